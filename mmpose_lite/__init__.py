@@ -1,0 +1,13 @@
+"""mmpose_lite: lightweight top-down pose backbones for MMPose 1.x.
+
+``import mmpose_lite`` (or ``custom_imports = dict(imports=['mmpose_lite'])``
+in a config) registers every module into MMPose's registries.
+"""
+from .version import __version__
+
+from . import models  # noqa: F401,E402  (registration)
+from . import datasets  # noqa: F401,E402
+from .datasets import checked  # noqa: F401,E402  (registers CheckedCocoDataset)
+from . import engine  # noqa: F401,E402
+
+__all__ = ['__version__', 'models', 'datasets', 'engine']

@@ -1,0 +1,3 @@
+from .light_hrnet import LightHRNet, XHRNet
+
+__all__ = ['LightHRNet', 'XHRNet']

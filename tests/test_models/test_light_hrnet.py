@@ -1,0 +1,173 @@
+import copy
+
+import pytest
+import torch
+from mmpose.models.backbones import LiteHRNet
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from mmpose_lite.models import LightHRNet, XHRNet
+from mmpose_lite.models.blocks import utils as block_utils
+
+PRESETS = sorted(LightHRNet.arch_zoo)
+LITE_PRESETS = ['naive-18', 'wider-naive-18', '18', '30']
+ALL_OUT = (0, 1, 2, 3)
+
+
+def mmpose_extra(arch: str) -> dict:
+    """MMPose ``LiteHRNet``'s ``extra`` for one of our Lite-HRNet presets."""
+    spec = LightHRNet.arch_zoo[arch]
+    module_type = 'LITE' if spec['block']['type'] == 'ConditionalChannelWeightingBlock' else 'NAIVE'
+    return dict(
+        stem=dict(spec['stem']), num_stages=3, with_head=spec['with_head'],
+        stages_spec=dict(num_modules=spec['num_modules'], num_branches=spec['num_branches'],
+                         num_blocks=spec['num_blocks'], module_type=(module_type, ) * 3, with_fuse=(True, ) * 3,
+                         reduce_ratios=(8, 8, 8), num_channels=spec['num_channels']))
+
+
+def randomize_(model):
+    """Random weights and BN statistics, so that equal outputs mean something."""
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for name, t in sorted(model.state_dict().items()):
+            if t.is_floating_point():
+                t.copy_(torch.rand(t.shape, generator=g) * 0.5 + 0.5 if 'running_var' in name else
+                        torch.randn(t.shape, generator=g) * 0.3)
+    return model
+
+
+def n_params(model):
+    return sum(p.numel() for p in model.parameters())
+
+
+@pytest.mark.parametrize('arch', PRESETS)
+def test_output_shapes_per_branch(arch):
+    model = LightHRNet(arch=arch, out_indices=ALL_OUT).eval()
+    with torch.no_grad():
+        outs = model(torch.rand(2, 3, 64, 96))
+    width = LightHRNet.arch_zoo[arch]['num_channels'][-1]
+    expected = [(2, width[max(i - 1, 0)], 16 // 2**i, 24 // 2**i) for i in ALL_OUT]
+    assert [tuple(o.shape) for o in outs] == expected
+    assert model.out_channels == [e[1] for e in expected]
+
+
+@pytest.mark.parametrize('arch', LITE_PRESETS)
+def test_lite_presets_equal_mmpose_litehrnet(arch):
+    ours = LightHRNet(arch=arch).eval()
+    ref = randomize_(LiteHRNet(mmpose_extra(arch))).eval()
+    assert n_params(ours) == n_params(ref)
+    # the model-zoo checkpoint layout loads strictly ...
+    ours.load_state_dict(ref.state_dict(), strict=True)
+    x = torch.randn(2, 3, 128, 96)
+    with torch.no_grad():
+        (y_ref, ), (y, ) = ref(x), ours(x)
+    # ... and gives the same outputs
+    assert (y - y_ref).abs().max().item() <= 1e-5
+
+
+@pytest.mark.parametrize('arch', PRESETS)
+def test_gradient_reaches_every_parameter(arch):
+    model = LightHRNet(arch=arch, out_indices=ALL_OUT).train()
+    randomize_(model)
+    outs = model(torch.randn(2, 3, 64, 64))
+    assert all(torch.isfinite(o).all() for o in outs)
+    sum((o * torch.randn_like(o)).sum() for o in outs).backward()
+    dead = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert not dead, f'no gradient reaches {dead[:5]}'
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+@pytest.mark.parametrize('arch', ['18', 'p18', 'naive-18'])
+def test_with_cp_gives_equal_outputs_and_gradients(arch, monkeypatch):
+    calls = []
+    real = block_utils.cp.checkpoint
+    monkeypatch.setattr(block_utils.cp, 'checkpoint', lambda *a, **k: calls.append(1) or real(*a, **k))
+    plain = randomize_(LightHRNet(arch=arch, out_indices=ALL_OUT))
+    ckpt = LightHRNet(arch=arch, out_indices=ALL_OUT, with_cp=True)
+    ckpt.load_state_dict(plain.state_dict())
+    x = torch.randn(2, 3, 64, 64)
+    results = []
+    for model in (plain, ckpt):
+        model.train()
+        xi = x.clone().requires_grad_()
+        outs = model(xi)
+        sum(o.square().sum() for o in outs).backward()
+        results.append((outs, xi.grad, {n: p.grad for n, p in model.named_parameters()}))
+    assert calls, 'with_cp=True never went through torch.utils.checkpoint'
+    (o1, gx1, g1), (o2, gx2, g2) = results
+    for a, b in zip(o1, o2):
+        torch.testing.assert_close(a, b)
+    torch.testing.assert_close(gx1, gx2)
+    for name in g1:
+        torch.testing.assert_close(g1[name], g2[name], msg=name)
+
+
+def test_norm_eval_keeps_batchnorm_frozen():
+    model = LightHRNet(arch='s18', norm_eval=True)
+    assert model.train() is model
+    bns = [m for m in model.modules() if isinstance(m, _BatchNorm)]
+    assert bns and not any(m.training for m in bns)
+    before = copy.deepcopy(bns[0].running_mean)
+    model(torch.randn(2, 3, 64, 64))
+    torch.testing.assert_close(bns[0].running_mean, before)
+
+
+@pytest.mark.parametrize('frozen', [0, 1, 3])
+def test_frozen_stages(frozen):
+    model = LightHRNet(arch='18', frozen_stages=frozen)
+    assert model.train() is model
+    frozen_parts = [model.stem] + [getattr(model, f'{p}{i}') for i in range(frozen) for p in ('transition', 'stage')]
+    frozen_ids = {id(p) for m in frozen_parts for p in m.parameters()}
+    model(torch.randn(2, 3, 64, 64))[0].sum().backward()
+    for name, p in model.named_parameters():
+        if id(p) in frozen_ids:
+            assert not p.requires_grad and p.grad is None, name
+        else:
+            assert p.requires_grad, name
+    assert not any(m.training for part in frozen_parts for m in part.modules())
+    assert model.head_layer.training
+
+
+def test_no_input_size_cap_for_susa():
+    """The authors' SUSA stops above 384x288; any size divisible by 32 works here."""
+    model = XHRNet(arch='s18').eval()
+    with torch.no_grad():
+        for h, w in [(512, 384), (96, 160), (32, 32)]:
+            assert model(torch.rand(1, 3, h, w))[0].shape == (1, 40, h // 4, w // 4)
+
+
+def test_arch_dict_override_and_presets_untouched():
+    zoo = copy.deepcopy(LightHRNet.arch_zoo)
+    model = LightHRNet(arch=dict(base='s18', num_modules=(1, 1, 1), block=dict(type='ShuffleBlock',
+                                                                                 pre=dict(type='HWSUSA'))))
+    assert len(model.stage1) == 1 and model.arch['block']['pre']['type'] == 'HWSUSA'
+    model.arch['num_channels'] = None
+    assert LightHRNet.arch_zoo == zoo
+    full = copy.deepcopy(LightHRNet.arch_zoo['18'])
+    assert n_params(LightHRNet(arch=full)) == n_params(LightHRNet(arch='18'))
+
+
+@pytest.mark.parametrize('kwargs, error, match', [
+    (dict(arch='19'), KeyError, r"unknown arch '19'; valid presets: \['18', '30', 'naive-18'"),
+    (dict(arch=dict(num_modules=(1, ))), KeyError, 'misses'),
+    (dict(arch=dict(base='18', num_moduls=(1, 1, 1))), KeyError, "unknown arch keys \\['num_moduls'\\]"),
+    (dict(arch=dict(base='18', num_modules=(2, 4))), ValueError, 'num_modules has 2'),
+    (dict(arch=dict(base='18', num_channels=((40, 80), (40, 80, 160), (40, 80, 160)))), ValueError,
+     'num_branches=4 but 3'),
+    (dict(arch=dict(base='18', num_channels=((41, 80), (40, 80, 160), (40, 80, 160, 320)))), ValueError,
+     'positive and even'),
+    (dict(arch=dict(base='18', fuse_mode='avg')), ValueError, 'fuse_mode'),
+    (dict(arch=dict(base='18', block=dict(type='Nope'))), KeyError, 'valid types'),
+    (dict(arch=5), TypeError, 'preset name or a dict'),
+    (dict(frozen_stages=4), ValueError, 'frozen_stages'),
+    (dict(out_indices=(4, )), ValueError, 'out_indices'),
+])
+def test_invalid_arguments(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        LightHRNet(**kwargs)
+
+
+def test_xhrnet_lists_its_presets_and_input_size_error():
+    with pytest.raises(KeyError, match=r"valid presets: \['p18', 'p30', 's18', 's30'\]"):
+        XHRNet(arch='18')
+    with pytest.raises(ValueError, match='input size 100x64 must be divisible by 32'):
+        XHRNet().eval()(torch.rand(1, 3, 100, 64))

@@ -1,0 +1,117 @@
+import pytest
+import torch
+import torch.nn.functional as F
+from mmpose.models.utils import channel_shuffle
+from mmpose.registry import MODELS
+
+from mmpose_lite.models.units import (HWSUSA, SUSA, CrossResolutionWeighting, PointwiseConv,
+                                      SpatialWeighting)
+from mmpose_lite.registry import UNITS, build_unit
+
+torch.manual_seed(0)
+
+
+def _randomize(module):
+    with torch.no_grad():
+        for p in module.parameters():
+            p.normal_(0, 0.5)
+    return module.eval()
+
+
+@pytest.mark.parametrize('unit, shape', [
+    (SpatialWeighting(16), lambda n, c, h, w: (n, c, 1, 1)),
+    (SUSA(16, dim='h'), lambda n, c, h, w: (n, c, h, 1)),
+    (SUSA(16, dim='w'), lambda n, c, h, w: (n, c, 1, w)),
+])
+@pytest.mark.parametrize('size', [(16, 12), (7, 5), (128, 96)])
+def test_unit_is_x_times_attention(unit, shape, size):
+    unit = _randomize(unit)
+    x = torch.randn(2, 16, *size)
+    a = unit.attention(x)
+    assert tuple(a.shape) == shape(2, 16, *size)
+    assert a.min() > 0 and a.max() < 1
+    torch.testing.assert_close(unit(x), x * a)
+
+
+def test_susa_matches_the_papers_equations():
+    """H-wise SUSA written with the matrix product of the paper, stripe size = H."""
+    unit = _randomize(SUSA(8, dim='h', stripe_size=12))
+    x = torch.randn(2, 8, 12, 10)
+    g = unit.stripe_weight.view(1, 1, 12, 1)
+    q = F.conv2d((x * g).mean(2, keepdim=True), unit.mean_conv.conv.weight, unit.mean_conv.conv.bias, groups=8)
+    q = q.transpose(2, 3).softmax(dim=2)                      # n,c,w,1: softmax along W
+    ctx = torch.matmul(x, q)                                  # n,c,h,1
+    t = F.conv2d(ctx, unit.conv.conv.weight, unit.conv.conv.bias)
+    t = F.layer_norm(t.permute(0, 2, 3, 1), (8, ), unit.ln.weight, unit.ln.bias).permute(0, 3, 1, 2)
+    torch.testing.assert_close(unit(x), x * t.sigmoid())
+    # W-wise is the mirror: transposing H and W turns one into the other
+    w_unit = SUSA(8, dim='w', stripe_size=12)
+    w_unit.load_state_dict(unit.state_dict())
+    torch.testing.assert_close(w_unit.eval()(x.transpose(2, 3)), unit(x).transpose(2, 3))
+
+
+def test_susa_stripe_resampling_any_size():
+    unit = SUSA(4, dim='h', stripe_size=6)
+    with torch.no_grad():
+        unit.stripe_weight.copy_(torch.arange(6.))
+    torch.testing.assert_close(unit.stripe(6), torch.arange(6.))             # unchanged at its size
+    torch.testing.assert_close(unit.stripe(3), torch.tensor([0.5, 2.5, 4.5]))  # bin means
+    torch.testing.assert_close(unit.stripe(11), torch.arange(11.) / 2)        # linear
+    # every stripe weight learns, also from a smaller map
+    unit(torch.randn(1, 4, 2, 3)).sum().backward()
+    assert (unit.stripe_weight.grad != 0).all()
+
+
+def test_cross_resolution_weighting():
+    unit = _randomize(CrossResolutionWeighting([4, 8, 16], ratio=4, norm_cfg=dict(type='BN')))
+    xs = [torch.randn(2, 4, 32, 24), torch.randn(2, 8, 16, 12), torch.randn(2, 16, 8, 6)]
+    atts = unit.attention(xs)
+    assert [tuple(a.shape) for a in atts] == [(2, 4, 8, 6), (2, 8, 8, 6), (2, 16, 8, 6)]
+    assert all(a.min() > 0 and a.max() < 1 for a in atts)
+    for x, a, y in zip(xs, atts, unit(xs)):
+        torch.testing.assert_close(y, x * F.interpolate(a, size=x.shape[-2:], mode='nearest'))
+    # fixed-kernel pooling is the adaptive pooling MMPose uses
+    for x, size in [(xs[0], (8, 6)), (xs[1], (8, 6)), (torch.randn(1, 3, 9, 7), (3, 2))]:
+        torch.testing.assert_close(unit._pool_to(x, size), F.adaptive_avg_pool2d(x, size))
+
+
+def test_hwsusa_is_shuffled_x_times_attention():
+    unit = _randomize(HWSUSA(16))
+    x = torch.randn(2, 16, 12, 10)
+    a = unit.attention(x)
+    assert tuple(a.shape) == tuple(x.shape) and a.min() > 0 and a.max() < 1
+    torch.testing.assert_close(unit(x), channel_shuffle(x * a, 2))
+    assert torch.allclose(a[:, :8, :, 0], a[:, :8, :, 5])   # H-wise half: constant along W
+    assert torch.allclose(a[:, 8:, 0], a[:, 8:, 7])         # W-wise half: constant along H
+
+
+def test_pointwise_conv_keeps_shape_and_mmpose_names():
+    unit = PointwiseConv(8)
+    assert unit(torch.randn(1, 8, 5, 5)).shape == (1, 8, 5, 5)
+    assert set(unit.state_dict()) >= {'conv.weight', 'bn.weight', 'bn.running_mean'}
+
+
+def test_units_are_registered_and_buildable_by_config():
+    for name in ['SpatialWeighting', 'CrossResolutionWeighting', 'SUSA', 'HWSUSA', 'PointwiseConv']:
+        assert UNITS.get(name) is MODELS.get(name)
+    unit = MODELS.build(dict(type='SUSA', channels=8, dim='w'))
+    assert isinstance(unit, SUSA) and unit.dim == 'w'
+    # host kwargs reach only the units that take them
+    sw = build_unit(dict(type='SpatialWeighting'), 8, norm_cfg=dict(type='BN'), conv_cfg=None)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in sw.modules())
+    crw = build_unit(dict(type='CrossResolutionWeighting', ratio=2), [4, 4], norm_cfg=dict(type='BN'))
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in crw.modules())
+
+
+@pytest.mark.parametrize('build, match', [
+    (lambda: SUSA(8, dim='z'), "dim must be 'h' or 'w'"),
+    (lambda: SUSA(8, stripe_size=1), 'stripe_size'),
+    (lambda: HWSUSA(7), 'even number of channels'),
+    (lambda: SpatialWeighting(4, ratio=8), 'ratio=8'),
+    (lambda: CrossResolutionWeighting(8), 'list of branch channels'),
+    (lambda: build_unit(dict(type='NoSuchUnit'), 8), "valid types: \\['CrossResolutionWeighting'"),
+    (lambda: build_unit(dict(dim='h'), 8), 'must be a dict with a "type" key'),
+])
+def test_invalid_unit_arguments(build, match):
+    with pytest.raises((ValueError, KeyError, TypeError), match=match):
+        build()
