@@ -9,5 +9,6 @@ from . import models  # noqa: F401,E402  (registration)
 from . import datasets  # noqa: F401,E402
 from .datasets import checked  # noqa: F401,E402  (registers CheckedCocoDataset)
 from . import engine  # noqa: F401,E402
+from . import utils  # noqa: F401,E402  (MMEngine checkpoints under torch >= 2.6)
 
-__all__ = ['__version__', 'models', 'datasets', 'engine']
+__all__ = ['__version__', 'models', 'datasets', 'engine', 'utils']

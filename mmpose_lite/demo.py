@@ -23,6 +23,7 @@ DEFAULT_CONFIG = osp.join(REPO_ROOT, 'configs', 'body_2d_keypoint', 'topdown_hea
 
 
 def parse_args(argv=None):
+    from mmengine.config import DictAction
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--config', default=DEFAULT_CONFIG, help='demo config (default: %(default)s)')
     p.add_argument('--work-dir', default='work_dirs/demo', help='where logs, checkpoints and PNGs go')
@@ -32,6 +33,8 @@ def parse_args(argv=None):
     p.add_argument('--seed', type=int, default=0, help='seed of the synthetic data')
     p.add_argument('--epochs', type=int, default=None, help='override the config\'s number of epochs')
     p.add_argument('--num-vis', type=int, default=6, help='val images in predictions.png')
+    p.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+                   help='override config keys, e.g. train_dataloader.batch_size=16')
     return p.parse_args(argv)
 
 
@@ -125,6 +128,7 @@ def main(argv=None) -> Dict:
     ensure_data(args.data_root, args.num_train, args.num_val, args.seed)
 
     cfg = Config.fromfile(args.config)
+    cfg.merge_from_dict(args.cfg_options)
     cfg.work_dir = args.work_dir
     data_root = args.data_root.rstrip('/') + '/'
     for loader in (cfg.train_dataloader, cfg.val_dataloader, cfg.test_dataloader):

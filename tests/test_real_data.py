@@ -13,9 +13,9 @@ DEMO_CONFIG = REPO / 'configs/body_2d_keypoint/topdown_heatmap/synthetic/td-hm_x
 def _config(tmp_path, train, val, evaluator_ann):
     cfg = Config.fromfile(str(DEMO_CONFIG))
     cfg.work_dir = str(tmp_path)
-    cfg.train_dataloader.merge_from_dict(dict(batch_size=8, num_workers=0, persistent_workers=False))
+    cfg.train_dataloader.update(batch_size=8, num_workers=0, persistent_workers=False)
     cfg.train_dataloader.dataset.update(train)
-    cfg.val_dataloader.merge_from_dict(dict(batch_size=16, num_workers=0, persistent_workers=False))
+    cfg.val_dataloader.update(batch_size=16, num_workers=0, persistent_workers=False)
     cfg.val_dataloader.dataset.update(val)
     cfg.test_dataloader = cfg.val_dataloader
     cfg.val_evaluator.ann_file = evaluator_ann

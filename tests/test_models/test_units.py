@@ -1,7 +1,7 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from mmpose.models.utils import channel_shuffle
+from mmpose.models.backbones.utils import channel_shuffle
 from mmpose.registry import MODELS
 
 from mmpose_lite.models.units import (HWSUSA, SUSA, CrossResolutionWeighting, PointwiseConv,

@@ -4,7 +4,7 @@ from typing import List, Sequence
 import torch
 from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
-from mmpose.models.utils import channel_shuffle
+from mmpose.models.backbones.utils import channel_shuffle
 from torch import nn
 
 from mmpose_lite.registry import build_unit

@@ -2,7 +2,7 @@
 import torch
 from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
-from mmpose.models.utils import channel_shuffle
+from mmpose.models.backbones.utils import channel_shuffle
 from torch import nn
 
 from .utils import checkpointed

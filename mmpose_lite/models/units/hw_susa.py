@@ -1,7 +1,7 @@
 """Parallel H-/W-wise SUSA: half of the channels each, then a channel shuffle."""
 import torch
 from mmengine.model import BaseModule
-from mmpose.models.utils import channel_shuffle
+from mmpose.models.backbones.utils import channel_shuffle
 
 from mmpose_lite.registry import build_unit, register_unit
 

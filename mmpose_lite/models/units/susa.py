@@ -12,8 +12,6 @@ from mmcv.cnn import ConvModule
 from mmpose_lite.registry import register_unit
 from .base import AttentionUnit
 
-_DIMS = {'h': (2, 3), 'w': (3, 2)}
-
 
 @register_unit
 class SUSA(AttentionUnit):
@@ -60,7 +58,7 @@ class SUSA(AttentionUnit):
 
     def __init__(self, channels: int, dim: str = 'h', stripe_size=None, conv_cfg=None, init_cfg=None):
         super().__init__(init_cfg=init_cfg)
-        if dim not in _DIMS:
+        if dim not in ('h', 'w'):
             raise ValueError(f"SUSA: dim must be 'h' or 'w', got {dim!r}")
         if stripe_size is None:
             stripe_size = 96 if dim == 'h' else 72
@@ -89,12 +87,17 @@ class SUSA(AttentionUnit):
         return g.view(-1)
 
     def attention(self, x: torch.Tensor) -> torch.Tensor:
-        keep, reduce = _DIMS[self.dim]  # the axis that keeps one value, the axis summed over
-        shape = [1, 1, 1, 1]
-        shape[keep] = x.shape[keep]
-        g = self.stripe(x.shape[keep]).view(shape)
-        query = self.mean_conv((x * g).mean(dim=keep, keepdim=True)).softmax(dim=reduce)
-        context = (x * query).sum(dim=reduce, keepdim=True)
+        # Both reductions are matrix products over the last two axes (no
+        # broadcast copy of x): H-wise pools rows (g^T x) and keeps rows (x q^T);
+        # W-wise pools columns (x g) and keeps columns (q^T x).
+        if self.dim == 'h':
+            g = self.stripe(x.shape[2]).view(1, -1)
+            query = self.mean_conv(torch.matmul(g, x) / x.shape[2]).softmax(dim=3)  # n,c,1,w
+            context = torch.matmul(x, query.transpose(2, 3))  # n,c,h,1
+        else:
+            g = self.stripe(x.shape[3]).view(-1, 1)
+            query = self.mean_conv(torch.matmul(x, g) / x.shape[3]).softmax(dim=2)  # n,c,h,1
+            context = torch.matmul(query.transpose(2, 3), x)  # n,c,1,w
         a = self.conv(context)
         a = self.ln(a.movedim(1, -1)).movedim(-1, 1)
         return a.sigmoid()

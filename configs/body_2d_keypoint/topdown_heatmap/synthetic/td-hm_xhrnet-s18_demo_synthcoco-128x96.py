@@ -5,8 +5,8 @@
 _base_ = ['../coco/td-hm_xhrnet-s18_8xb64-210e_coco-256x192.py']
 
 data_root = 'data/synthetic_coco/'
-codec = dict(type='MSRAHeatmap', input_size=(96, 128), heatmap_size=(24, 32), sigma=1.5)
-max_epochs = 12
+codec = dict(type='MSRAHeatmap', input_size=(96, 128), heatmap_size=(24, 32), sigma=2, unbiased=True)
+max_epochs = 7
 
 model = dict(head=dict(decoder=codec))
 
@@ -49,10 +49,10 @@ test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'annotations/person_keypoints_val.json')
 test_evaluator = val_evaluator
 
-train_cfg = dict(max_epochs=max_epochs, val_interval=3)
+train_cfg = dict(max_epochs=max_epochs, val_interval=2)
 optim_wrapper = dict(optimizer=dict(type='Adam', lr=2e-3))
 param_scheduler = [
-    dict(type='LinearLR', begin=0, end=30, start_factor=0.01, by_epoch=False),
+    dict(type='LinearLR', begin=0, end=50, start_factor=0.01, by_epoch=False),
     dict(type='CosineAnnealingLR', begin=0, end=max_epochs, T_max=max_epochs, eta_min=2e-5, by_epoch=True)
 ]
 auto_scale_lr = dict(enable=False, base_batch_size=32)
