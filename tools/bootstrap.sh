@@ -76,9 +76,11 @@ if ! have_mmcv_ops; then
     sed -i 's/-std=c++17/-std=c++20/g' "$SRC/setup.py"
     grep -q -- '-std=c++20' "$SRC/setup.py" || { log "patching mmcv setup.py failed"; exit 1; }
     mkdir -p "$MMCV_WHEEL_DIR.tmp"
+    T_BUILD=$SECONDS
     ( cd "$SRC" && MMCV_WITH_OPS=1 FORCE_CUDA=0 FORCE_MLU=0 MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
         "${PIP[@]}" wheel --no-build-isolation --no-deps -w "$MMCV_WHEEL_DIR.tmp" . )
     rm -rf "$MMCV_WHEEL_DIR" && mv "$MMCV_WHEEL_DIR.tmp" "$MMCV_WHEEL_DIR"
+    log "built mmcv $MMCV_VERSION in $((SECONDS - T_BUILD)) s"
   else
     log "reusing cached mmcv wheel from $MMCV_WHEEL_DIR"
   fi

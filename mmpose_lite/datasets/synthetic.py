@@ -66,6 +66,9 @@ __all__ = [
     'SyntheticCocoResult',
     'generate_synthetic_coco',
     'render_image',
+    'sample_person_3d',
+    'project_points',
+    'BODY_PROPORTIONS',
     'main',
 ]
 
@@ -89,8 +92,6 @@ COCO_PERSON_CATEGORY: Dict[str, Any] = {
     'skeleton': [list(s) for s in COCO_SKELETON],
 }
 
-_KPT_INDEX = {n: i for i, n in enumerate(COCO_KEYPOINT_NAMES)}
-_FACE_KPTS = ('nose', 'left_eye', 'right_eye', 'left_ear', 'right_ear')
 
 #: Nominal body proportions as fractions of standing height (after Drillis &
 #: Contini); each person scales them by an individual factor.
@@ -518,6 +519,10 @@ def _fp(pts: np.ndarray) -> np.ndarray:
     return np.round(np.asarray(pts, np.float64) * _SCALE).astype(np.int32)
 
 
+def _fp_pt(p) -> Tuple[int, int]:
+    return (int(round(float(p[0]) * _SCALE)), int(round(float(p[1]) * _SCALE)))
+
+
 class _Canvas:
     """An image plus a per-pixel layer buffer (which item is on top)."""
 
@@ -527,9 +532,8 @@ class _Canvas:
         self.h, self.w = img.shape[:2]
 
     def circle(self, c, r, color, layer: int) -> None:
-        r = max(float(r), 0.7)
-        cc = tuple(int(v) for v in _fp(c))
-        rr = int(round(r * _SCALE))
+        cc = _fp_pt(c)
+        rr = int(round(max(float(r), 0.7) * _SCALE))
         cv2.circle(self.img, cc, rr, color, -1, cv2.LINE_8, _SHIFT)
         if layer:
             cv2.circle(self.layer, cc, rr, layer, -1, cv2.LINE_8, _SHIFT)
@@ -541,7 +545,7 @@ class _Canvas:
             cv2.fillConvexPoly(self.layer, p, layer, cv2.LINE_8, _SHIFT)
 
     def ellipse(self, c, axes, angle_deg, color, layer: int) -> None:
-        cc = tuple(int(v) for v in _fp(c))
+        cc = _fp_pt(c)
         ax = tuple(int(round(max(a, 0.7) * _SCALE)) for a in axes)
         cv2.ellipse(self.img, cc, ax, angle_deg, 0, 360, color, -1,
                     cv2.LINE_8, _SHIFT)
@@ -550,25 +554,26 @@ class _Canvas:
                         cv2.LINE_8, _SHIFT)
 
     def capsule(self, p0, p1, r0, r1, color, layer: int) -> None:
-        p0, p1 = np.asarray(p0, float), np.asarray(p1, float)
+        x0, y0 = float(p0[0]), float(p0[1])
+        x1, y1 = float(p1[0]), float(p1[1])
         r0, r1 = max(float(r0), 0.7), max(float(r1), 0.7)
-        d = p1 - p0
-        n = np.linalg.norm(d)
-        self.circle(p0, r0, color, layer)
-        self.circle(p1, r1, color, layer)
+        self.circle((x0, y0), r0, color, layer)
+        self.circle((x1, y1), r1, color, layer)
+        n = math.hypot(x1 - x0, y1 - y0)
         if n > 1e-6:
-            q = np.array([-d[1], d[0]]) / n
-            self.poly([p0 + q * r0, p1 + q * r1, p1 - q * r1, p0 - q * r0],
-                      color, layer)
+            qx, qy = (y0 - y1) / n, (x1 - x0) / n
+            self.poly([(x0 + qx * r0, y0 + qy * r0),
+                       (x1 + qx * r1, y1 + qy * r1),
+                       (x1 - qx * r1, y1 - qy * r1),
+                       (x0 - qx * r0, y0 - qy * r0)], color, layer)
 
 
 def _col(c) -> Tuple[int, int, int]:
-    c = np.clip(np.asarray(c, float), 0, 255)
-    return (int(c[0]), int(c[1]), int(c[2]))
+    return tuple(int(min(max(float(v), 0.0), 255.0)) for v in c[:3])
 
 
 def _shade(c, f: float) -> Tuple[int, int, int]:
-    return _col(np.asarray(c, float) * f)
+    return _col([float(v) * f for v in c[:3]])
 
 
 def _hsv_color(rng, s_lo=0.3, s_hi=1.0, v_lo=0.3, v_hi=1.0) -> np.ndarray:
@@ -593,25 +598,27 @@ def _noise_field(rng, h: int, w: int, cell: int) -> np.ndarray:
 def _background(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
     """Gradient / noise-texture / floor-wall background plus shapes."""
     kind = int(rng.integers(3))
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    yy = np.arange(h, dtype=np.float32)[:, None]
+    xx = np.arange(w, dtype=np.float32)[None, :]
     c0, c1 = _hsv_color(rng, 0, 0.8, 0.15, 1), _hsv_color(rng, 0, 0.8, 0.15, 1)
     if kind == 0:  # linear gradient
         a = _u(rng, 0, 2 * math.pi)
         t = xx * math.cos(a) + yy * math.sin(a)
         t = (t - t.min()) / max(float(t.max() - t.min()), 1.0)
-        img = c0[None, None] * (1 - t[..., None]) + c1[None, None] * t[..., None]
+        t = t[..., None].astype(np.float32)
+        img = c0.astype(np.float32) * (1 - t) + c1.astype(np.float32) * t
     elif kind == 1:  # coloured noise texture
         img = np.empty((h, w, 3), np.float32)
         cell = int(rng.integers(6, 40))
         for ch in range(3):
             img[..., ch] = _noise_field(rng, h, w, cell)
-        img = c0[None, None] + img * _u(rng, 15, 50)
+        img = c0.astype(np.float32) + img * np.float32(_u(rng, 15, 50))
     else:  # wall + floor
         hz = int(h * _u(rng, 0.3, 0.8))
         img = np.empty((h, w, 3), np.float32)
         t = (yy / h)[..., None]
-        img[:] = c0[None, None] * (0.8 + 0.4 * t)
-        img[hz:] = c1[None, None] * (0.7 + 0.5 * t[hz:])
+        img[:] = c0.astype(np.float32) * (0.8 + 0.4 * t)
+        img[hz:] = c1.astype(np.float32) * (0.7 + 0.5 * t[hz:])
     img = np.clip(img, 0, 255).astype(np.uint8)
     for _ in range(int(rng.integers(0, 9))):
         col = _col(_hsv_color(rng, 0, 1, 0.1, 1))
@@ -728,7 +735,7 @@ class _Person:
             return float(np.mean([D[n] for n in names]))
 
         def col(base, depth):
-            return _shade(base, 0.88 + 0.9 * float(np.clip(depth, -0.15, 0.15)))
+            return _shade(base, 0.88 + 0.9 * min(max(depth, -0.15), 0.15))
 
         outline = H >= 60
         parts: List[Tuple[float, Any]] = []
@@ -873,15 +880,16 @@ class _Person:
             return
         hh_, ww_ = y1 - y0, x1 - x0
         noise = _noise_field(rng, hh_, ww_, self.tex_cell) * self.tex_amp
-        yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+        yy = np.arange(y0, y1, dtype=np.float32)[:, None]
+        xx = np.arange(x0, x1, dtype=np.float32)[None, :]
         lx, ly = math.cos(self.light), math.sin(self.light)
         grad = ((xx - self.center[0]) * lx + (yy - self.center[1]) * ly) / (
             0.5 * H)
         gain = 1.0 + 0.18 * np.clip(grad, -1, 1)
-        region = canvas.img[y0:y1, x0:x1].astype(np.float32)
-        newv = region * gain[..., None] + noise[..., None]
-        region[sub] = newv[sub]
-        canvas.img[y0:y1, x0:x1] = np.clip(region, 0, 255).astype(np.uint8)
+        region = canvas.img[y0:y1, x0:x1]
+        vals = region[sub].astype(np.float32) * gain[sub][:, None] + noise[
+            sub][:, None]
+        region[sub] = np.clip(vals, 0, 255).astype(np.uint8)
 
 
 def _face_visibility(person: _Person) -> Dict[str, bool]:
@@ -920,7 +928,8 @@ def _place_people(rng: np.random.Generator, people: List[_Person], w: int,
             y0 = _u(rng, 1, max(h - bh - 1, 1.0))
             if prev_center is not None and rng.random() < 0.45:
                 # overlap with the previous person
-                cx = prev_center[0] + rng.normal(0, 0.35) * bw
+                side = 1.0 if rng.random() < 0.5 else -1.0
+                cx = prev_center[0] + side * _u(rng, 0.25, 0.8) * bw
                 cy = prev_center[1] + rng.normal(0, 0.15) * bh
                 x0 = float(np.clip(cx - bw / 2, 1, max(w - bw - 1, 1.0)))
                 y0 = float(np.clip(cy - bh / 2, 1, max(h - bh - 1, 1.0)))
@@ -1071,9 +1080,12 @@ def render_image(rng: np.random.Generator, img_size: Tuple[int, int],
         img = cv2.GaussianBlur(img, (0, 0), _u(rng, 0.4, 0.9))
     sigma = _u(rng, 0, 6)
     gain, bias = _u(rng, 0.85, 1.15), _u(rng, -15, 15)
-    noise = rng.standard_normal(img.shape).astype(np.float32) * sigma
-    img = np.clip(img.astype(np.float32) * gain + bias + noise, 0,
-                  255).astype(np.uint8)
+    noise = np.repeat(rng.standard_normal((h, w, 1), dtype=np.float32), 3, 2)
+    noise *= np.float32(sigma)
+    noise += img
+    noise *= np.float32(gain)
+    noise += np.float32(bias)
+    img = np.clip(noise, 0, 255).astype(np.uint8)
     if return_background:
         return img, anns, background
     return img, anns
@@ -1082,6 +1094,10 @@ def render_image(rng: np.random.Generator, img_size: Tuple[int, int],
 # ----------------------------------------------------------------- generation
 def _file_name(index: int) -> str:
     return f'{index + 1:012d}.jpg'
+
+
+def _worker_init() -> None:
+    cv2.setNumThreads(1)
 
 
 def _render_task(args) -> List[Dict[str, Any]]:
@@ -1238,8 +1254,17 @@ def generate_synthetic_coco(out_dir: str,
     root = os.path.abspath(os.fspath(out_dir))
     os.makedirs(os.path.join(root, 'annotations'), exist_ok=True)
     pool = None
+    cv_threads = cv2.getNumThreads()
     if workers > 1 and num_train + num_val > 16:
-        pool = multiprocessing.get_context('spawn').Pool(workers)
+        # fork (where available) spares every worker re-importing the parent
+        # package (which may pull in torch); workers use numpy/OpenCV only.
+        # OpenCV's thread pool does not survive fork(): switch it off while
+        # the workers are forked (restored below).
+        method = ('fork' if 'fork' in multiprocessing.get_all_start_methods()
+                  else 'spawn')
+        cv2.setNumThreads(1)
+        pool = multiprocessing.get_context(method).Pool(
+            workers, initializer=_worker_init)
     try:
         train_ann, _, train_anns = _generate_split(cfg, 'train', num_train,
                                                    root, pool)
@@ -1249,6 +1274,7 @@ def generate_synthetic_coco(out_dir: str,
         if pool is not None:
             pool.close()
             pool.join()
+            cv2.setNumThreads(cv_threads)
     dets = _detections(cfg.seed, val_images, val_anns)
     det_file = os.path.join(root, 'annotations',
                             'person_detection_results_val.json')

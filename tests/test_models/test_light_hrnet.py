@@ -172,3 +172,32 @@ def test_xhrnet_lists_its_presets_and_input_size_error():
         XHRNet(arch='18')
     with pytest.raises(ValueError, match='input size 100x64 must be divisible by 32'):
         XHRNet().eval()(torch.rand(1, 3, 100, 64))
+
+
+def _susa_params(c, stripe):
+    # stripe weights + depthwise 1x1 (w, b) + 1x1 (w, b) + LayerNorm (w, b)
+    return stripe + 2 * c + c * c + c + 2 * c
+
+
+def _unit_params(unit, c):
+    if unit['type'] == 'SUSA':
+        return _susa_params(c, 96 if unit['dim'] == 'h' else 72)
+    assert unit['type'] == 'HWSUSA'
+    return _susa_params(c // 2, 96) + _susa_params(c // 2, 72)
+
+
+@pytest.mark.parametrize('arch', ['s18', 's30', 'p18', 'p30'])
+def test_xhrnet_parameter_count_by_composition(arch):
+    """X-HRNet = the naive skeleton with the same widths whose two pointwise
+    conv-BN per shuffle block are replaced by SUSA units."""
+    spec = LightHRNet.arch_zoo[arch]
+    naive = LightHRNet(arch=dict(base=arch, block=dict(type='ShuffleBlock')))
+    expected = n_params(naive)
+    for stage, (modules, blocks, widths) in enumerate(zip(spec['num_modules'], spec['num_blocks'],
+                                                          spec['num_channels'])):
+        for c in widths:
+            half = c // 2
+            pointwise = half * half + 2 * half  # 1x1 conv without bias + BN
+            susa = _unit_params(spec['block']['pre'], half) + _unit_params(spec['block']['post'], half)
+            expected += modules * blocks * (susa - 2 * pointwise)
+    assert n_params(LightHRNet(arch=arch)) == expected
