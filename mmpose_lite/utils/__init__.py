@@ -1,3 +1,3 @@
-from .checkpoint import load_local_checkpoint
+from .checkpoint import CheckpointMismatchError, load_local_checkpoint, load_weights
 
-__all__ = ['load_local_checkpoint']
+__all__ = ['load_local_checkpoint', 'load_weights', 'CheckpointMismatchError']

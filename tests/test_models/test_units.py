@@ -50,6 +50,16 @@ def test_susa_matches_the_papers_equations():
     torch.testing.assert_close(w_unit.eval()(x.transpose(2, 3)), unit(x).transpose(2, 3))
 
 
+@pytest.mark.parametrize('size,length', [(96, 64), (96, 7), (72, 48), (7, 5), (5, 13), (96, 128)])
+def test_susa_stripe_resampling_matches_torch_pooling_and_interpolation(size, length):
+    """The constant resampling matrix (exportable) equals adaptive pooling / linear interpolation."""
+    from mmpose_lite.models.units.susa import stripe_resampling
+    g = torch.rand(1, 1, size)
+    ref = F.adaptive_avg_pool1d(g, length) if length <= size else F.interpolate(
+        g, size=length, mode='linear', align_corners=True)
+    torch.testing.assert_close(stripe_resampling(size, length) @ g.view(-1), ref.view(-1))
+
+
 def test_susa_stripe_resampling_any_size():
     unit = SUSA(4, dim='h', stripe_size=6)
     with torch.no_grad():
@@ -115,3 +125,18 @@ def test_units_are_registered_and_buildable_by_config():
 def test_invalid_unit_arguments(build, match):
     with pytest.raises((ValueError, KeyError, TypeError), match=match):
         build()
+
+
+@pytest.mark.parametrize('shape', [(2, 6, 5, 4), (1, 10, 3, 7)])
+def test_concat_shuffle_is_cat_then_channel_shuffle(shape):
+    from mmpose_lite.models.ops import concat_shuffle
+    a, b = torch.rand(shape), torch.rand(shape)
+    assert torch.equal(concat_shuffle(a, b), channel_shuffle(torch.cat((a, b), 1), 2))
+
+
+@pytest.mark.parametrize('size', [(8, 6), (16, 12), (7, 5), (4, 3)])
+def test_mul_nearest_is_multiply_by_upsampled(size):
+    from mmpose_lite.models.ops import mul_nearest
+    x, a = torch.rand(2, 3, 16, 12), torch.rand(2, 3, *size)
+    ref = x * F.interpolate(a, size=(16, 12), mode='nearest')
+    assert torch.equal(mul_nearest(x, a), ref)

@@ -7,6 +7,7 @@ from mmpose.models.backbones.base_backbone import BaseBackbone
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from mmpose_lite.deploy import DeployMixin
 from mmpose_lite.registry import register_model
 from ..blocks import HRModule, IterativeHead, LiteStem, apply_transition, build_transition
 
@@ -24,7 +25,7 @@ def _preset(num_channels=_W40, num_modules=(2, 4, 2), **kw):
                 num_channels=num_channels, with_fuse=True, with_head=True, fuse_mode='litehrnet', **kw)
 
 
-class LightHRNet(BaseBackbone):
+class LightHRNet(DeployMixin, BaseBackbone):
     """The high-resolution lightweight skeleton of Lite-HRNet and X-HRNet.
 
     `Lite-HRNet: A Lightweight High-Resolution Network

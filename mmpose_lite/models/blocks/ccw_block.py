@@ -4,10 +4,10 @@ from typing import List, Sequence
 import torch
 from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
-from mmpose.models.backbones.utils import channel_shuffle
 from torch import nn
 
 from mmpose_lite.registry import build_unit
+from ..ops import concat_shuffle
 from mmpose_lite.registry import BLOCKS
 from .utils import checkpointed
 
@@ -66,7 +66,7 @@ class ConditionalChannelWeightingBlock(BaseModule):
         halves = [x.chunk(2, dim=1) for x in xs]
         x2 = self.cross_resolution_weighting([h[1] for h in halves])
         x2 = [sw(dw(x)) for x, dw, sw in zip(x2, self.depthwise_convs, self.spatial_weighting)]
-        return [channel_shuffle(torch.cat((h[0], y), dim=1), 2) for h, y in zip(halves, x2)]
+        return [concat_shuffle(h[0], y) for h, y in zip(halves, x2)]
 
     def forward(self, xs: List[torch.Tensor]) -> List[torch.Tensor]:
         return checkpointed(self._forward, xs, self.with_cp)

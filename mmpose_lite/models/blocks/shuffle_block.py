@@ -2,10 +2,10 @@
 import torch
 from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
-from mmpose.models.backbones.utils import channel_shuffle
 from torch import nn
 
 from mmpose_lite.registry import build_unit
+from ..ops import concat_shuffle
 from mmpose_lite.registry import BLOCKS
 from .utils import checkpointed
 
@@ -57,7 +57,7 @@ class ShuffleBlock(BaseModule):
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         x1, x2 = x.chunk(2, dim=1)
-        return channel_shuffle(torch.cat((x1, self.branch2(x2)), dim=1), 2)
+        return concat_shuffle(x1, self.branch2(x2))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return checkpointed(self._forward, x, self.with_cp)

@@ -2,9 +2,9 @@
 import torch
 from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
-from mmpose.models.backbones.utils import channel_shuffle
 from torch import nn
 
+from ..ops import concat_shuffle
 from .utils import checkpointed
 
 
@@ -53,7 +53,7 @@ class LiteStem(BaseModule):
         x = self.conv1(x)
         x1, x2 = x.chunk(2, dim=1)
         x2 = self.linear_conv(self.depthwise_conv(self.expand_conv(x2)))
-        return channel_shuffle(torch.cat((self.branch1(x1), x2), dim=1), 2)
+        return concat_shuffle(self.branch1(x1), x2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return checkpointed(self._forward, x, self.with_cp)

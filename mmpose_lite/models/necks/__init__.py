@@ -1,2 +1,5 @@
 """Necks that apply attention units on top of any MMPose backbone (see issue tracker)."""
-__all__ = []
+from .attention_neck import AttentionNeck
+from .fuse_neck import MultiResolutionFuseNeck
+
+__all__ = ['AttentionNeck', 'MultiResolutionFuseNeck']

@@ -4,6 +4,8 @@ from typing import List
 import torch
 from mmengine.model import BaseModule
 
+from ..ops import mul_nearest
+
 
 class AttentionUnit(BaseModule):
     """Base class of single-resolution attention units: ``unit(x) = x * a(x)``.
@@ -40,11 +42,5 @@ class CrossResolutionUnit(BaseModule):
         raise NotImplementedError
 
     def forward(self, xs: List[torch.Tensor]) -> List[torch.Tensor]:
-        return [x * upsample_nearest_to(a, x) for x, a in zip(xs, self.attention(xs))]
+        return [mul_nearest(x, a) for x, a in zip(xs, self.attention(xs))]
 
-
-def upsample_nearest_to(a: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Nearest-neighbour resize of ``a`` to the spatial size of ``x``."""
-    if a.shape[-2:] == x.shape[-2:]:
-        return a
-    return torch.nn.functional.interpolate(a, size=x.shape[-2:], mode='nearest')

@@ -122,8 +122,10 @@ class CrossResolutionWeighting(CrossResolutionUnit):
 
     @staticmethod
     def _pool_to(x: torch.Tensor, size) -> torch.Tensor:
-        h, w = x.shape[-2:]
-        if (h, w) == tuple(size):
+        # Python ints, so that a traced graph (ONNX) gets a constant kernel.
+        h, w = int(x.shape[-2]), int(x.shape[-1])
+        size = (int(size[0]), int(size[1]))
+        if (h, w) == size:
             return x
         if h % size[0] == 0 and w % size[1] == 0:
             k = (h // size[0], w // size[1])

@@ -1,9 +1,9 @@
 """Parallel H-/W-wise SUSA: half of the channels each, then a channel shuffle."""
 import torch
 from mmengine.model import BaseModule
-from mmpose.models.backbones.utils import channel_shuffle
 
 from mmpose_lite.registry import build_unit, register_unit
+from ..ops import concat_shuffle
 
 
 @register_unit
@@ -47,5 +47,5 @@ class HWSUSA(BaseModule):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         xh, xw = x.chunk(2, dim=1)
-        out = torch.cat([self.h_unit(xh), self.w_unit(xw)], dim=1)
-        return channel_shuffle(out, 2) if self.shuffle else out
+        yh, yw = self.h_unit(xh), self.w_unit(xw)
+        return concat_shuffle(yh, yw) if self.shuffle else torch.cat((yh, yw), dim=1)

@@ -4,9 +4,10 @@
 Unidimensional Self-Attention <https://doi.org/10.1109/ICME52920.2022.9859751>`_
 (Zhou et al., ICME 2022).
 """
+from functools import lru_cache
+
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from mmcv.cnn import ConvModule
 
 from mmpose_lite.registry import register_unit
@@ -78,13 +79,17 @@ class SUSA(AttentionUnit):
     def stripe(self, length: int) -> torch.Tensor:
         """The stripe weighting resampled to ``length`` positions: averaged
         over bins when shrinking (so every weight contributes), linearly
-        interpolated when enlarging, unchanged at ``stripe_size``."""
-        g = self.stripe_weight.view(1, 1, -1)
-        if length < g.shape[-1]:
-            g = F.adaptive_avg_pool1d(g, length)
-        elif length > g.shape[-1]:
-            g = F.interpolate(g, size=length, mode='linear', align_corners=True)
-        return g.view(-1)
+        interpolated when enlarging, unchanged at ``stripe_size``.
+
+        The resampling is a constant matrix for a given length (see
+        :func:`stripe_resampling`), so traced and exported graphs (ONNX) see a
+        plain matrix product instead of adaptive pooling."""
+        size = self.stripe_weight.numel()
+        length = int(length)
+        if length == size:
+            return self.stripe_weight
+        m = stripe_resampling(size, length).to(self.stripe_weight)
+        return torch.mv(m, self.stripe_weight)
 
     def attention(self, x: torch.Tensor) -> torch.Tensor:
         # Both reductions are matrix products over the last two axes (no
@@ -99,5 +104,26 @@ class SUSA(AttentionUnit):
             query = self.mean_conv(torch.matmul(x, g) / x.shape[3]).softmax(dim=2)  # n,c,h,1
             context = torch.matmul(query.transpose(2, 3), x)  # n,c,1,w
         a = self.conv(context)
-        a = self.ln(a.movedim(1, -1)).movedim(-1, 1)
+        a = self.ln(a.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)  # LayerNorm over channels
         return a.sigmoid()
+
+
+@lru_cache(maxsize=64)
+def stripe_resampling(size: int, length: int) -> torch.Tensor:
+    """The ``(length, size)`` matrix that resamples ``size`` stripe weights to
+    ``length`` positions: the bins of ``F.adaptive_avg_pool1d`` when
+    shrinking, ``F.interpolate(mode='linear', align_corners=True)`` when
+    enlarging (equal to both up to float rounding)."""
+    m = torch.zeros(length, size, dtype=torch.float64)
+    if length <= size:
+        for i in range(length):
+            start, end = (i * size) // length, -((-(i + 1) * size) // length)
+            m[i, start:end] = 1.0 / (end - start)
+    else:
+        for i in range(length):
+            pos = i * (size - 1) / (length - 1)
+            lo = min(int(pos), size - 2)
+            frac = pos - lo
+            m[i, lo] += 1 - frac
+            m[i, lo + 1] += frac
+    return m.float()

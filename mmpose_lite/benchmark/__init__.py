@@ -1,0 +1,1 @@
+"""Benchmarks (the CLI wrappers live in tools/)."""

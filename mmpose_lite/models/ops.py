@@ -1,0 +1,36 @@
+"""Tensor helpers shared by units and blocks, written for the fewest copies.
+
+Both are exact reformulations of the textbook ops (tested against them), used
+in training and inference alike.
+"""
+import torch
+import torch.nn.functional as F
+
+
+def concat_shuffle(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``channel_shuffle(torch.cat((a, b), 1), groups=2)`` with one copy.
+
+    A 2-group shuffle of a concatenation interleaves the channels of the two
+    halves (``a0, b0, a1, b1, ...``), which is a stack along a new axis after
+    the channels, flattened. ``cat`` followed by ``channel_shuffle`` writes
+    the data twice; this writes it once.
+    """
+    if a.shape != b.shape:
+        raise ValueError(f'concat_shuffle needs halves of one shape, got {tuple(a.shape)} and {tuple(b.shape)}')
+    return torch.stack((a, b), dim=2).flatten(1, 2)
+
+
+def mul_nearest(x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    """``x * interpolate(a, size=x.shape[-2:], mode='nearest')`` without
+    materialising the upsampled ``a`` when the size ratio is an integer:
+    ``a`` is broadcast over ``k x k`` blocks of ``x`` instead."""
+    c, h, w = (int(s) for s in x.shape[1:])
+    ah, aw = int(a.shape[-2]), int(a.shape[-1])
+    if (ah, aw) == (h, w):
+        return x * a
+    if h % ah or w % aw:
+        return x * F.interpolate(a, size=(h, w), mode='nearest')
+    kh, kw = h // ah, w // aw
+    # -1 for the batch: a traced graph (ONNX) keeps a dynamic batch axis
+    out = x.reshape(-1, c, ah, kh, aw, kw) * a.reshape(-1, int(a.shape[1]), ah, 1, aw, 1)
+    return out.reshape(-1, c, h, w)
