@@ -6,6 +6,7 @@ Unidimensional Self-Attention <https://doi.org/10.1109/ICME52920.2022.9859751>`_
 """
 from functools import lru_cache
 
+import numpy as np
 import torch
 import torch.nn as nn
 from mmcv.cnn import ConvModule
@@ -67,6 +68,7 @@ class SUSA(AttentionUnit):
             raise ValueError(f'SUSA: stripe_size must be an int >= 2, got {stripe_size!r}')
         self.dim = dim
         self.channels = channels
+        self.stripe_size = stripe_size  # a Python int: a tracer sees a constant, not numel()
         self.stripe_weight = nn.Parameter(torch.ones(stripe_size))
         self.mean_conv = ConvModule(channels, channels, 1, groups=channels, conv_cfg=conv_cfg,
                                     norm_cfg=None, act_cfg=None)
@@ -84,8 +86,7 @@ class SUSA(AttentionUnit):
         The resampling is a constant matrix for a given length (see
         :func:`stripe_resampling`), so traced and exported graphs (ONNX) see a
         plain matrix product instead of adaptive pooling."""
-        size = self.stripe_weight.numel()
-        length = int(length)
+        size, length = self.stripe_size, int(length)
         if length == size:
             return self.stripe_weight
         m = stripe_resampling(size, length).to(self.stripe_weight)
@@ -114,7 +115,7 @@ def stripe_resampling(size: int, length: int) -> torch.Tensor:
     ``length`` positions: the bins of ``F.adaptive_avg_pool1d`` when
     shrinking, ``F.interpolate(mode='linear', align_corners=True)`` when
     enlarging (equal to both up to float rounding)."""
-    m = torch.zeros(length, size, dtype=torch.float64)
+    m = np.zeros((length, size), dtype=np.float64)  # numpy: a tracer records one constant
     if length <= size:
         for i in range(length):
             start, end = (i * size) // length, -((-(i + 1) * size) // length)
@@ -126,4 +127,4 @@ def stripe_resampling(size: int, length: int) -> torch.Tensor:
             frac = pos - lo
             m[i, lo] += 1 - frac
             m[i, lo + 1] += frac
-    return m.float()
+    return torch.from_numpy(m).float()
