@@ -2,9 +2,6 @@
 import json
 import math
 import os
-import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -12,9 +9,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 from scipy.io import savemat
 
-from mmpose_lite.datasets.synthetic import generate_synthetic_coco
-
-from .conftest import REPO, shared_data
+from .conftest import REPO, mim_train_and_test, shared_data
 
 CONFIGS = 'configs/body_2d_keypoint/topdown_heatmap/'
 MPII_CONFIG = REPO / CONFIGS / 'mpii/td-hm_stacked-hourglass-2_8xb32-210e_mpii-256x256.py'
@@ -66,36 +61,8 @@ def test_mpii_sample_trains_and_evaluates_pckh(tmp_path):
     assert (tmp_path / 'work' / 'iter_2.pth').exists()
 
 
-def _mim():
-    mim = os.path.join(os.path.dirname(sys.executable), 'mim')
-    return mim if os.path.exists(mim) else shutil.which('mim')
-
-
 @pytest.mark.timeout(600)
-@pytest.mark.skipif(_mim() is None, reason='the mim command is not installed')
 def test_mim_train_and_test_on_synthetic_data(tmp_path):
-    data = tmp_path / 'synth'
-    generate_synthetic_coco(str(data), num_train=8, num_val=4, seed=0)
-    ann = data / 'annotations'
-    loader = 'batch_size=4 num_workers=0 persistent_workers=False'
-    evaluation = [f'{split}_dataloader.{kv}' for split in ('val', 'test') for kv in loader.split()] + [
-        f'{split}_dataloader.dataset.data_root={data}/' for split in ('val', 'test')] + [
-        f'{split}_dataloader.dataset.bbox_file={ann}/person_detection_results_val.json' for split in ('val', 'test')
-    ] + [f'{split}_evaluator.ann_file={ann}/person_keypoints_val.json' for split in ('val', 'test')]
-    training = [f'train_dataloader.{kv}' for kv in loader.split()] + [
-        f'train_dataloader.dataset.data_root={data}/', 'train_cfg.max_epochs=1', 'train_cfg.val_interval=1',
-        'default_hooks.checkpoint.interval=1', 'default_hooks.logger.interval=1', 'randomness.seed=0']
-    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=str(REPO))
-    work = tmp_path / 'work'
-    run = dict(cwd=REPO, env=env, capture_output=True, text=True, timeout=500)
-    proc = subprocess.run([_mim(), 'train', 'mmpose', SYNTH_CONFIG, '--gpus', '0', '--work-dir', str(work),
-                           '--cfg-options', *training, *evaluation], **run)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    checkpoint = work / 'epoch_1.pth'
-    assert checkpoint.exists()
-    proc = subprocess.run([_mim(), 'test', 'mmpose', SYNTH_CONFIG, '--checkpoint', str(checkpoint), '--gpus', '0',
-                           '--work-dir', str(tmp_path / 'test'), '--cfg-options', *evaluation], **run)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    out = proc.stdout + proc.stderr
-    assert 'coco/AP' in out
+    work, _, test_out = mim_train_and_test(SYNTH_CONFIG, tmp_path)
+    assert 'coco/AP' in test_out
     assert "type='StackedHourglass'" in (work / os.path.basename(SYNTH_CONFIG)).read_text()

@@ -105,7 +105,8 @@ def select(names: Optional[Sequence[str]] = None, quick: bool = False) -> List[E
     out = [e for e in ENTRIES if any(n.lower() in e.name.lower() for n in names)]
     if not out:
         raise ValueError(f'--models {list(names)} matches no model; valid names: {[e.name for e in ENTRIES]}')
-    return out
+    # the reference row is what every speedup column divides by
+    return out + [e for e in ENTRIES if e.name == REFERENCE and e not in out]
 
 
 def zoo_ap() -> Dict[str, float]:
@@ -262,9 +263,10 @@ def _add_ap_and_speedups(rows: List[Dict], entries: Sequence[Entry], runtimes: S
     for r in rows:
         e = by_name[r['model']]
         if e.source == 'mmpose':
-            r['ap'], r['ap_source'] = zoo.get(r['config']), 'MMPose metafile'
+            ap, r['ap_source'] = zoo.get(r['config']), 'MMPose metafile'
         else:
-            r['ap'], r['ap_source'] = e.paper_ap, 'paper-reported' if e.paper_ap is not None else None
+            ap, r['ap_source'] = e.paper_ap, 'paper-reported' if e.paper_ap is not None else None
+        r['ap'] = None if ap is None else round(100 * ap, 1)
     ref = next((r for r in rows if r['model'] == REFERENCE), None)
     for r in rows:
         for rt in runtimes:
@@ -276,7 +278,7 @@ def _add_ap_and_speedups(rows: List[Dict], entries: Sequence[Entry], runtimes: S
 
 def _columns(rows: List[Dict], runtimes: Sequence[str], batch: int):
     cols = [('model', 'model'), ('input', 'input'), ('params', 'params'), ('flops', 'FLOPs (MACs)'),
-            ('ap', 'COCO AP'), ('ap_source', 'AP from')]
+            ('ap', 'COCO val AP'), ('ap_source', 'AP from')]
     for rt in runtimes:
         cols += [(f'{rt}_ms', f'{rt} ms (b1)'), (f'{rt}_spread', f'{rt} p25-p75'),
                  (f'{rt}_speedup', f'{rt} vs {REFERENCE}')]

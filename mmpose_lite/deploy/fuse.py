@@ -6,6 +6,8 @@ model with the same outputs (to float rounding):
 * every module that defines its own ``switch_to_deploy()`` rewrites itself
   (a unit or block brings its own fusion, e.g. Slide attention merges its
   fixed and learnable shift convolutions);
+* modules that define ``post_deploy()`` run it last (a backbone whose
+  deploy form runs channels-last converts itself there);
 * BatchNorm is folded into the convolution it follows, wherever that
   adjacency is known for certain: MMCV's ``ConvModule`` (order
   ``conv -> norm``), ``nn.Sequential`` containers holding ``Conv2d`` then a
@@ -139,6 +141,12 @@ def switch_to_deploy(model: nn.Module) -> nn.Module:
         for module_type, fn in REWRITES.items():
             if isinstance(m, module_type):
                 fn(m)
+    # Last, modules that choose how their deploy form runs (e.g. a backbone
+    # switching itself to channels-last), after all weights are final.
+    for m in list(model.modules()):
+        hook = getattr(m, 'post_deploy', None)
+        if callable(hook) and not getattr(m, 'deployed', False):
+            hook()
     for m in model.modules():
         m.deployed = True
     return model

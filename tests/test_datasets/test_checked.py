@@ -1,6 +1,5 @@
 """Missing data gives a clear error, not a traceback, and writes nothing."""
 import os
-import shutil
 import subprocess
 import sys
 
@@ -8,7 +7,7 @@ import pytest
 
 from mmpose_lite.datasets.checked import CheckedCocoDataset, MissingDataError
 
-from ..conftest import REPO
+from ..conftest import REPO, mim_executable
 
 
 def test_missing_files_are_named(tmp_path):
@@ -24,18 +23,13 @@ def test_missing_files_are_named(tmp_path):
     assert isinstance(err.value, SystemExit)
 
 
-def _mim():
-    mim = os.path.join(os.path.dirname(sys.executable), 'mim')
-    return mim if os.path.exists(mim) else shutil.which('mim')
-
-
-@pytest.mark.skipif(_mim() is None, reason='the mim command is not installed')
+@pytest.mark.skipif(mim_executable() is None, reason='the mim command is not installed')
 def test_mim_train_without_coco_stops_with_the_message(tmp_path):
     """`mim train mmpose configs/xhrnet_coco.py` exactly as typed, on a machine without COCO."""
     if (REPO / 'data' / 'coco' / 'annotations').exists():
         pytest.skip('data/coco is present here, so training would start')
     work_dir = tmp_path / 'work'
-    proc = subprocess.run([_mim(), 'train', 'mmpose', 'configs/xhrnet_coco.py', '--gpus', '0', '--work-dir',
+    proc = subprocess.run([mim_executable(), 'train', 'mmpose', 'configs/xhrnet_coco.py', '--gpus', '0', '--work-dir',
                            str(work_dir)], cwd=REPO, capture_output=True, text=True, timeout=600)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0

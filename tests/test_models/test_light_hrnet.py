@@ -8,6 +8,8 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from mmpose_lite.models import LightHRNet, XHRNet
 from mmpose_lite.models.blocks import utils as block_utils
 
+from ..conftest import assert_same_outputs_and_grads
+
 PRESETS = sorted(LightHRNet.arch_zoo)
 LITE_PRESETS = ['naive-18', 'wider-naive-18', '18', '30']
 ALL_OUT = (0, 1, 2, 3)
@@ -86,20 +88,8 @@ def test_with_cp_gives_equal_outputs_and_gradients(arch, monkeypatch):
     ckpt = LightHRNet(arch=arch, out_indices=ALL_OUT, with_cp=True)
     ckpt.load_state_dict(plain.state_dict())
     x = torch.randn(2, 3, 64, 64)
-    results = []
-    for model in (plain, ckpt):
-        model.train()
-        xi = x.clone().requires_grad_()
-        outs = model(xi)
-        sum(o.square().sum() for o in outs).backward()
-        results.append((outs, xi.grad, {n: p.grad for n, p in model.named_parameters()}))
+    assert_same_outputs_and_grads(plain, ckpt, x)
     assert calls, 'with_cp=True never went through torch.utils.checkpoint'
-    (o1, gx1, g1), (o2, gx2, g2) = results
-    for a, b in zip(o1, o2):
-        torch.testing.assert_close(a, b)
-    torch.testing.assert_close(gx1, gx2)
-    for name in g1:
-        torch.testing.assert_close(g1[name], g2[name], msg=name)
 
 
 def test_norm_eval_keeps_batchnorm_frozen():

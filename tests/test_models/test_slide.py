@@ -13,6 +13,8 @@ from mmpose_lite.models.units import GlobalSelfAttention, SlideAttention
 from mmpose_lite.models.units.slide import slide_attention_unfold
 from mmpose_lite.registry import UNITS, build_unit
 
+from ..conftest import assert_same_outputs_and_grads
+
 # ----------------------------------------------------------------- references
 
 
@@ -297,20 +299,8 @@ def test_backbone_with_cp_gives_equal_outputs_and_gradients(monkeypatch):
     ckpt = SlidePoseNet(arch=SMALL, with_cp=True)
     ckpt.load_state_dict(plain.state_dict())
     x = torch.randn(2, 3, 64, 64)
-    results = []
-    for model in (plain, ckpt):
-        model.train()
-        xi = x.clone().requires_grad_()
-        outs = model(xi)
-        sum(o.square().sum() for o in outs).backward()
-        results.append((outs, xi.grad, {n: p.grad for n, p in model.named_parameters()}))
+    assert_same_outputs_and_grads(plain, ckpt, x)
     assert len(calls) == 4, 'with_cp=True must checkpoint every block'
-    (o1, gx1, g1), (o2, gx2, g2) = results
-    for a, b in zip(o1, o2):
-        torch.testing.assert_close(a, b)
-    torch.testing.assert_close(gx1, gx2)
-    for name in g1:
-        torch.testing.assert_close(g1[name], g2[name], msg=name)
 
 
 def test_backbone_norm_eval():

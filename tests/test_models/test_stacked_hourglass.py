@@ -14,7 +14,7 @@ from mmpose_lite.models import StackedHourglass
 from mmpose_lite.models.blocks import HourglassModule, PreActBottleneck
 from mmpose_lite.models.blocks import utils as block_utils
 
-from ..conftest import REPO
+from ..conftest import REPO, assert_same_outputs_and_grads
 
 CONFIGS = REPO / 'configs/body_2d_keypoint/topdown_heatmap'
 SYNTH_CONFIG = CONFIGS / 'synthetic/td-hm_stacked-hourglass-tiny_demo_synthcoco-128x96.py'
@@ -97,21 +97,9 @@ def test_with_cp_gives_equal_outputs_and_gradients(monkeypatch):
     ckpt.load_state_dict(plain.state_dict())
     assert all(m.with_cp for m in ckpt.modules() if isinstance(m, PreActBottleneck))
     x = torch.randn(2, 3, 32, 32)
-    results = []
-    for model in (plain, ckpt):
-        model.train()
-        xi = x.clone().requires_grad_()
-        outs = model(xi)
-        sum(o.square().sum() for o in outs).backward()
-        results.append((outs, xi.grad, {n: p.grad for n, p in model.named_parameters()}))
+    assert_same_outputs_and_grads(plain, ckpt, x)
     n_residuals = sum(isinstance(m, PreActBottleneck) for m in plain.modules())
     assert len(calls) == n_residuals, 'with_cp=True must checkpoint every residual'
-    (o1, gx1, g1), (o2, gx2, g2) = results
-    for a, b in zip(o1, o2):
-        torch.testing.assert_close(a, b)
-    torch.testing.assert_close(gx1, gx2)
-    for name in g1:
-        torch.testing.assert_close(g1[name], g2[name], msg=name)
 
 
 def test_norm_and_conv_cfg_reach_the_innermost_level():

@@ -127,16 +127,52 @@ def test_invalid_unit_arguments(build, match):
         build()
 
 
+def _layouts(x):
+    """``x`` as NCHW, channels-last, and a channel slice of a channels-last tensor."""
+    wide = torch.zeros(x.shape[0], 2 * x.shape[1], *x.shape[2:]).contiguous(memory_format=torch.channels_last)
+    wide[:, x.shape[1]:] = x
+    return {'nchw': x, 'channels_last': x.contiguous(memory_format=torch.channels_last),
+            'cl_slice': wide[:, x.shape[1]:]}
+
+
+@pytest.mark.parametrize('layout', ['nchw', 'channels_last', 'cl_slice'])
 @pytest.mark.parametrize('shape', [(2, 6, 5, 4), (1, 10, 3, 7)])
-def test_concat_shuffle_is_cat_then_channel_shuffle(shape):
+def test_concat_shuffle_is_cat_then_channel_shuffle(shape, layout):
     from mmpose_lite.models.ops import concat_shuffle
     a, b = torch.rand(shape), torch.rand(shape)
-    assert torch.equal(concat_shuffle(a, b), channel_shuffle(torch.cat((a, b), 1), 2))
+    out = concat_shuffle(_layouts(a)[layout], _layouts(b)[layout])
+    assert torch.equal(out, channel_shuffle(torch.cat((a, b), 1), 2))
+    if layout != 'nchw':  # the deploy form's channels-last layout is kept
+        assert out.is_contiguous(memory_format=torch.channels_last)
 
 
+@pytest.mark.parametrize('layout', ['nchw', 'channels_last', 'cl_slice'])
 @pytest.mark.parametrize('size', [(8, 6), (16, 12), (7, 5), (4, 3)])
-def test_mul_nearest_is_multiply_by_upsampled(size):
+def test_mul_nearest_is_multiply_by_upsampled(size, layout):
     from mmpose_lite.models.ops import mul_nearest
     x, a = torch.rand(2, 3, 16, 12), torch.rand(2, 3, *size)
     ref = x * F.interpolate(a, size=(16, 12), mode='nearest')
-    assert torch.equal(mul_nearest(x, a), ref)
+    assert torch.equal(mul_nearest(_layouts(x)[layout], a), ref)
+
+
+@pytest.mark.parametrize('dim', ['h', 'w'])
+def test_susa_is_layout_independent(dim):
+    """SUSA's channels-innermost path (channels-last x, as in the deploy form)
+    computes what its NCHW path does, and the latter what the definition says."""
+    from mmpose_lite.models.units import SUSA
+    torch.manual_seed(0)
+    unit = SUSA(8, dim=dim, stripe_size=12).eval()
+    for p in unit.parameters():
+        p.data.normal_(0, 0.5)
+    x = torch.randn(2, 8, 6, 5)
+    # the definition, written out: stripe-weighted mean along `dim`, softmax along the other axis
+    axis, other = (2, 3) if dim == 'h' else (3, 2)
+    g = unit.stripe(x.shape[axis]).view([-1 if d == axis else 1 for d in range(4)])
+    pooled = (x * g).mean(dim=axis, keepdim=True)
+    q = unit.mean_conv(pooled).softmax(dim=other)
+    context = (x * q).sum(dim=other, keepdim=True)
+    a = unit.conv(context)
+    a = unit.ln(a.permute(0, 2, 3, 1)).permute(0, 3, 1, 2).sigmoid()
+    with torch.no_grad():
+        for layout, xi in _layouts(x).items():
+            torch.testing.assert_close(unit(xi), x * a, msg=layout)

@@ -1,14 +1,11 @@
 """Lite-HRNet and X-HRNet: one high-resolution lightweight skeleton, presets as data."""
-import copy
 from typing import Dict, Sequence, Union
 
 import torch
-from mmpose.models.backbones.base_backbone import BaseBackbone
 from torch import nn
-from torch.nn.modules.batchnorm import _BatchNorm
 
-from mmpose_lite.deploy import DeployMixin
 from mmpose_lite.registry import register_model
+from .base import PresetBackbone
 from ..blocks import HRModule, IterativeHead, LiteStem, apply_transition, build_transition
 
 _STEM = dict(stem_channels=32, out_channels=32, expand_ratio=1)
@@ -25,7 +22,7 @@ def _preset(num_channels=_W40, num_modules=(2, 4, 2), **kw):
                 num_channels=num_channels, with_fuse=True, with_head=True, fuse_mode='litehrnet', **kw)
 
 
-class LightHRNet(DeployMixin, BaseBackbone):
+class LightHRNet(PresetBackbone):
     """The high-resolution lightweight skeleton of Lite-HRNet and X-HRNet.
 
     `Lite-HRNet: A Lightweight High-Resolution Network
@@ -101,6 +98,7 @@ class LightHRNet(DeployMixin, BaseBackbone):
         'p30': _preset(num_modules=(3, 8, 3), block=_PX),
     }
     default_arch = '18'
+    deploy_channels_last = True
     _per_stage = ('num_modules', 'num_branches', 'num_blocks', 'num_channels')
 
     def __init__(self,
@@ -117,7 +115,7 @@ class LightHRNet(DeployMixin, BaseBackbone):
                      dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm'])
                  ]):
         super().__init__(init_cfg=init_cfg)
-        spec = self.resolve_arch(self.default_arch if arch is None else arch)
+        spec = self.resolve_arch(arch)
         self.arch = spec
         self.norm_eval = norm_eval
         self.with_cp = with_cp
@@ -154,31 +152,6 @@ class LightHRNet(DeployMixin, BaseBackbone):
         self._freeze_stages()
 
     @classmethod
-    def resolve_arch(cls, arch: Union[str, dict]) -> dict:
-        """Turn ``arch`` into a complete, validated spec (a deep copy: presets
-        are never modified)."""
-        if isinstance(arch, str):
-            if arch not in cls.arch_zoo:
-                raise KeyError(f'{cls.__name__}: unknown arch {arch!r}; valid presets: {sorted(cls.arch_zoo)}')
-            return copy.deepcopy(cls.arch_zoo[arch])
-        if not isinstance(arch, dict):
-            raise TypeError(f'{cls.__name__}: arch must be a preset name or a dict, got {type(arch).__name__}')
-        arch = copy.deepcopy(arch)
-        base = arch.pop('base', None)
-        spec = cls.resolve_arch(base) if base is not None else {}
-        required = set(next(iter(cls.arch_zoo.values())))
-        unknown = set(arch) - required
-        if unknown:
-            raise KeyError(f'{cls.__name__}: unknown arch keys {sorted(unknown)}; valid keys: {sorted(required)}')
-        spec.update(arch)
-        missing = required - set(spec)
-        if missing:
-            raise KeyError(f'{cls.__name__}: arch dict misses {sorted(missing)}; give them or '
-                           f"name a preset to start from with base=..., one of {sorted(cls.arch_zoo)}")
-        cls._validate(spec)
-        return spec
-
-    @classmethod
     def _validate(cls, spec: dict):
         n = len(spec['num_modules'])
         for key in cls._per_stage:
@@ -200,7 +173,7 @@ class LightHRNet(DeployMixin, BaseBackbone):
             raise ValueError(f'{type(self).__name__}: input size {h}x{w} must be divisible by '
                              f'{self.size_divisor} (the stem and {max(self.arch["num_branches"])} branches halve '
                              f'it {max(self.arch["num_branches"]) + 1} times)')
-        ys = [self.stem(x)]
+        ys = [self.stem(self.prepare_input(x))]
         for i in range(self.num_stages):
             ys = getattr(self, f'stage{i}')(apply_transition(getattr(self, f'transition{i}'), ys))
         if hasattr(self, 'head_layer'):
@@ -213,23 +186,6 @@ class LightHRNet(DeployMixin, BaseBackbone):
         for i in range(max(self.frozen_stages, 0)):
             yield getattr(self, f'transition{i}')
             yield getattr(self, f'stage{i}')
-
-    def _freeze_stages(self):
-        for module in self._frozen_modules():
-            module.eval()
-            for param in module.parameters():
-                param.requires_grad = False
-
-    def train(self, mode: bool = True):
-        """Set train mode, keeping frozen stages and (with ``norm_eval``) all
-        BatchNorms in eval mode. Returns ``self``."""
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, _BatchNorm):
-                    m.eval()
-        return self
 
 
 register_model(LightHRNet)

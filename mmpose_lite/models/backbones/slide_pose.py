@@ -1,14 +1,12 @@
 """SlidePoseNet: a hierarchical Slide-Transformer backbone for top-down pose."""
-import copy
 from typing import Dict, Sequence, Union
 
 import torch
 from mmcv.cnn import ConvModule
-from mmpose.models.backbones.base_backbone import BaseBackbone
 from torch import nn
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmpose_lite.registry import register_model
+from .base import PresetBackbone
 from ..blocks import TokenMixerBlock
 
 _SLIDE = dict(type='SlideAttention', kernel_size=3)
@@ -17,7 +15,7 @@ _MIXERS = (_SLIDE, _SLIDE, _GLOBAL, _GLOBAL)
 
 
 @register_model
-class SlidePoseNet(BaseBackbone):
+class SlidePoseNet(PresetBackbone):
     """A four-stage Slide-Transformer backbone for top-down pose estimation.
 
     `Slide-Transformer: Hierarchical Vision Transformer with Local
@@ -98,7 +96,7 @@ class SlidePoseNet(BaseBackbone):
                      dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm'])
                  ]):
         super().__init__(init_cfg=init_cfg)
-        spec = self.resolve_arch(self.default_arch if arch is None else arch)
+        spec = self.resolve_arch(arch)
         self.arch = spec
         self.norm_eval = norm_eval
         self.with_cp = with_cp
@@ -128,31 +126,6 @@ class SlidePoseNet(BaseBackbone):
         #: channels of each returned feature map
         self.out_channels = [spec['widths'][i] for i in out_indices]
         self._freeze_stages()
-
-    @classmethod
-    def resolve_arch(cls, arch: Union[str, dict]) -> dict:
-        """Turn ``arch`` into a complete, validated spec (a deep copy: presets
-        are never modified)."""
-        if isinstance(arch, str):
-            if arch not in cls.arch_zoo:
-                raise KeyError(f'{cls.__name__}: unknown arch {arch!r}; valid presets: {sorted(cls.arch_zoo)}')
-            return copy.deepcopy(cls.arch_zoo[arch])
-        if not isinstance(arch, dict):
-            raise TypeError(f'{cls.__name__}: arch must be a preset name or a dict, got {type(arch).__name__}')
-        arch = copy.deepcopy(arch)
-        base = arch.pop('base', None)
-        spec = cls.resolve_arch(base) if base is not None else {}
-        required = set(next(iter(cls.arch_zoo.values())))
-        unknown = set(arch) - required
-        if unknown:
-            raise KeyError(f'{cls.__name__}: unknown arch keys {sorted(unknown)}; valid keys: {sorted(required)}')
-        spec.update(arch)
-        missing = required - set(spec)
-        if missing:
-            raise KeyError(f'{cls.__name__}: arch dict misses {sorted(missing)}; give them or '
-                           f'name a preset to start from with base=..., one of {sorted(cls.arch_zoo)}')
-        cls._validate(spec)
-        return spec
 
     @classmethod
     def _validate(cls, spec: dict):
@@ -186,20 +159,3 @@ class SlidePoseNet(BaseBackbone):
             yield self.stem
         for i in range(max(self.frozen_stages, 0)):
             yield getattr(self, f'stage{i}')
-
-    def _freeze_stages(self):
-        for module in self._frozen_modules():
-            module.eval()
-            for param in module.parameters():
-                param.requires_grad = False
-
-    def train(self, mode: bool = True):
-        """Set train mode, keeping frozen stages and (with ``norm_eval``) all
-        BatchNorms in eval mode. Returns ``self``."""
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, _BatchNorm):
-                    m.eval()
-        return self

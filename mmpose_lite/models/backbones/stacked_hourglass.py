@@ -1,15 +1,13 @@
 """The Stacked Hourglass of Newell et al.: stacks, intermediate predictions, feedback."""
-import copy
 import math
 from typing import Dict, Union
 
 import torch
 from mmcv.cnn import ConvModule, build_conv_layer
-from mmpose.models.backbones.base_backbone import BaseBackbone
 from torch import nn
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmpose_lite.registry import register_model
+from .base import PresetBackbone
 from ..blocks import HourglassModule, PreActBottleneck
 
 
@@ -19,7 +17,7 @@ def _preset(num_stacks, num_feats=256, num_modules=1, depth=4, stem_channels=(64
 
 
 @register_model
-class StackedHourglass(BaseBackbone):
+class StackedHourglass(PresetBackbone):
     """The top-down Stacked Hourglass network of `Stacked Hourglass Networks for
     Human Pose Estimation <https://arxiv.org/abs/1603.06937>`_ (Newell et al.,
     ECCV 2016), as the authors' ``hg.lua`` builds it.
@@ -111,7 +109,7 @@ class StackedHourglass(BaseBackbone):
                      dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm'])
                  ]):
         super().__init__(init_cfg=init_cfg)
-        spec = self.resolve_arch(self.default_arch if arch is None else arch)
+        spec = self.resolve_arch(arch)
         if not isinstance(num_joints, int) or num_joints < 1:
             raise ValueError(f'{type(self).__name__}: num_joints must be a positive int, got {num_joints!r}')
         n = spec['num_stacks']
@@ -156,31 +154,6 @@ class StackedHourglass(BaseBackbone):
         self._freeze_stages()
 
     @classmethod
-    def resolve_arch(cls, arch: Union[str, dict]) -> dict:
-        """Turn ``arch`` into a complete, validated spec (a deep copy: presets
-        are never modified)."""
-        if isinstance(arch, str):
-            if arch not in cls.arch_zoo:
-                raise KeyError(f'{cls.__name__}: unknown arch {arch!r}; valid presets: {sorted(cls.arch_zoo)}')
-            return copy.deepcopy(cls.arch_zoo[arch])
-        if not isinstance(arch, dict):
-            raise TypeError(f'{cls.__name__}: arch must be a preset name or a dict, got {type(arch).__name__}')
-        arch = copy.deepcopy(arch)
-        base = arch.pop('base', None)
-        spec = cls.resolve_arch(base) if base is not None else {}
-        required = set(next(iter(cls.arch_zoo.values())))
-        unknown = set(arch) - required
-        if unknown:
-            raise KeyError(f'{cls.__name__}: unknown arch keys {sorted(unknown)}; valid keys: {sorted(required)}')
-        spec.update(arch)
-        missing = required - set(spec)
-        if missing:
-            raise KeyError(f'{cls.__name__}: arch dict misses {sorted(missing)}; give them or '
-                           f'name a preset to start from with base=..., one of {sorted(cls.arch_zoo)}')
-        cls._validate(spec)
-        return spec
-
-    @classmethod
     def _validate(cls, spec: dict):
         for key in ('num_stacks', 'num_modules', 'depth'):
             if not isinstance(spec[key], int) or spec[key] < 1:
@@ -217,20 +190,3 @@ class StackedHourglass(BaseBackbone):
             yield from (self.hourglasses[i], self.features[i], self.predictions[i])
             if i < self.num_stacks - 1:
                 yield from (self.feature_feedback[i], self.heatmap_feedback[i])
-
-    def _freeze_stages(self):
-        for module in self._frozen_modules():
-            module.eval()
-            for param in module.parameters():
-                param.requires_grad = False
-
-    def train(self, mode: bool = True):
-        """Set train mode, keeping frozen stacks and (with ``norm_eval``) all
-        BatchNorms in eval mode. Returns ``self``."""
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, _BatchNorm):
-                    m.eval()
-        return self

@@ -6,12 +6,12 @@ Unidimensional Self-Attention <https://doi.org/10.1109/ICME52920.2022.9859751>`_
 """
 from functools import lru_cache
 
-import numpy as np
 import torch
 import torch.nn as nn
 from mmcv.cnn import ConvModule
 
 from mmpose_lite.registry import register_unit
+from ..ops import channels_inner
 from .base import AttentionUnit
 
 
@@ -68,7 +68,7 @@ class SUSA(AttentionUnit):
             raise ValueError(f'SUSA: stripe_size must be an int >= 2, got {stripe_size!r}')
         self.dim = dim
         self.channels = channels
-        self.stripe_size = stripe_size  # a Python int: a tracer sees a constant, not numel()
+        self.stripe_size = stripe_size  # a Python int: tracers see a constant, not numel()
         self.stripe_weight = nn.Parameter(torch.ones(stripe_size))
         self.mean_conv = ConvModule(channels, channels, 1, groups=channels, conv_cfg=conv_cfg,
                                     norm_cfg=None, act_cfg=None)
@@ -92,21 +92,54 @@ class SUSA(AttentionUnit):
         m = stripe_resampling(size, length).to(self.stripe_weight)
         return torch.mv(m, self.stripe_weight)
 
+    def _pointwise(self, module: ConvModule, t: torch.Tensor, depthwise: bool) -> torch.Tensor:
+        """A 1x1 ``ConvModule`` (no norm, no activation) applied to ``t`` of
+        shape ``(N, L, C)``, channels last. With plain ``Conv2d`` layers this
+        is a per-channel affine map (depthwise) or a matrix product: the same
+        arithmetic as the convolution on a ``(N, C, L, 1)`` map, without a
+        oneDNN call per tiny tensor. Other ``conv_cfg`` layers run as given."""
+        conv = module.conv
+        if type(conv) is not nn.Conv2d:
+            return module(t.permute(0, 2, 1).unsqueeze(-1)).squeeze(-1).permute(0, 2, 1)
+        weight = conv.weight.view(self.channels) if depthwise else conv.weight.view(self.channels, self.channels)
+        out = t * weight if depthwise else torch.matmul(t, weight.t())
+        return out if conv.bias is None else out + conv.bias
+
     def attention(self, x: torch.Tensor) -> torch.Tensor:
-        # Both reductions are matrix products over the last two axes (no
-        # broadcast copy of x): H-wise pools rows (g^T x) and keeps rows (x q^T);
-        # W-wise pools columns (x g) and keeps columns (q^T x).
+        # The stripe pooling and the context are matrix products (or, on a
+        # channels-last x, products over its contiguous (H, W*C) rows); all
+        # the rest works on (N, L, C) tensors, L the kept axis, channels
+        # innermost, so the 1x1 convolutions are matrix products, the
+        # LayerNorm needs no permute, and the attention broadcasts fast
+        # against a channels-last x.
+        # -1 for the batch everywhere: a traced graph (ONNX) keeps a dynamic batch
+        c, h, w = (int(s) for s in x.shape[1:])
+        inner = channels_inner(x)
+        xl = x.permute(0, 2, 3, 1) if inner else None  # n,h,w,c
         if self.dim == 'h':
-            g = self.stripe(x.shape[2]).view(1, -1)
-            query = self.mean_conv(torch.matmul(g, x) / x.shape[2]).softmax(dim=3)  # n,c,1,w
-            context = torch.matmul(x, query.transpose(2, 3))  # n,c,h,1
+            g = self.stripe(h)
+            if inner:  # weighted mean over H, softmax along W, context per row
+                pooled = torch.matmul(g.view(1, 1, h), xl.reshape(-1, h, w * c)).view(-1, w, c)
+            else:
+                pooled = torch.matmul(g.view(1, h), x).view(-1, c, w).transpose(1, 2)
+            query = self._pointwise(self.mean_conv, pooled / h, depthwise=True).softmax(dim=1)  # n,w,c
+            if inner:
+                context = (xl * query.unsqueeze(1)).sum(dim=2)  # n,h,c
+            else:
+                context = torch.matmul(x, query.transpose(1, 2).unsqueeze(-1)).view(-1, c, h).transpose(1, 2)
         else:
-            g = self.stripe(x.shape[3]).view(-1, 1)
-            query = self.mean_conv(torch.matmul(x, g) / x.shape[3]).softmax(dim=2)  # n,c,h,1
-            context = torch.matmul(query.transpose(2, 3), x)  # n,c,1,w
-        a = self.conv(context)
-        a = self.ln(a.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)  # LayerNorm over channels
-        return a.sigmoid()
+            g = self.stripe(w)
+            if inner:  # weighted mean over W, softmax along H, context per column
+                pooled = torch.matmul(g.view(1, w), xl.reshape(-1, w, c)).view(-1, h, c)
+            else:
+                pooled = torch.matmul(x, g.view(w, 1)).view(-1, c, h).transpose(1, 2)
+            query = self._pointwise(self.mean_conv, pooled / w, depthwise=True).softmax(dim=1)  # n,h,c
+            if inner:
+                context = (xl * query.unsqueeze(2)).sum(dim=1)  # n,w,c
+            else:
+                context = torch.matmul(query.transpose(1, 2).unsqueeze(2), x).view(-1, c, w).transpose(1, 2)
+        a = self.ln(self._pointwise(self.conv, context, depthwise=False)).sigmoid()  # n,L,c
+        return a.transpose(1, 2).unsqueeze(-1) if self.dim == 'h' else a.transpose(1, 2).unsqueeze(2)
 
 
 @lru_cache(maxsize=64)
@@ -115,16 +148,18 @@ def stripe_resampling(size: int, length: int) -> torch.Tensor:
     ``length`` positions: the bins of ``F.adaptive_avg_pool1d`` when
     shrinking, ``F.interpolate(mode='linear', align_corners=True)`` when
     enlarging (equal to both up to float rounding)."""
-    m = np.zeros((length, size), dtype=np.float64)  # numpy: a tracer records one constant
+    # Vectorised torch ops on constants, no loops: eager calls hit the cache,
+    # a tracer (ONNX) folds them into one constant, and torch.compile traces a
+    # handful of ops instead of a loop.
+    i = torch.arange(length, dtype=torch.float64).unsqueeze(1)
+    j = torch.arange(size, dtype=torch.float64).unsqueeze(0)
     if length <= size:
-        for i in range(length):
-            start, end = (i * size) // length, -((-(i + 1) * size) // length)
-            m[i, start:end] = 1.0 / (end - start)
+        start = torch.floor(i * size / length)
+        end = torch.ceil((i + 1) * size / length)
+        m = ((j >= start) & (j < end)).double() / (end - start)
     else:
-        for i in range(length):
-            pos = i * (size - 1) / (length - 1)
-            lo = min(int(pos), size - 2)
-            frac = pos - lo
-            m[i, lo] += 1 - frac
-            m[i, lo + 1] += frac
-    return torch.from_numpy(m).float()
+        pos = i * (size - 1) / (length - 1)
+        lo = torch.clamp(torch.floor(pos), max=size - 2)
+        frac = pos - lo
+        m = (j == lo).double() * (1 - frac) + (j == lo + 1).double() * frac
+    return m.float()

@@ -1,0 +1,100 @@
+"""What every preset backbone of the package shares: named presets with a
+dict override, frozen stages, ``norm_eval`` and the deploy switch."""
+import copy
+from typing import Dict, Iterator, Union
+
+import torch
+from mmpose.models.backbones.base_backbone import BaseBackbone
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from mmpose_lite.deploy import DeployMixin
+
+
+class PresetBackbone(DeployMixin, BaseBackbone):
+    """Base class of the backbones built from :attr:`arch_zoo` presets.
+
+    Subclasses set :attr:`arch_zoo` (preset name -> complete spec dict) and
+    :attr:`default_arch`, may check a spec in :meth:`_validate`, and yield the
+    modules that ``frozen_stages`` freezes from :meth:`_frozen_modules`. They
+    set ``self.frozen_stages`` and ``self.norm_eval`` and call
+    :meth:`_freeze_stages` at the end of ``__init__``.
+    """
+    arch_zoo: Dict[str, dict] = {}
+    default_arch: str = ''
+    #: Whether the deploy form runs channels-last (set where the benchmark
+    #: measured it faster on the CPU: PyTorch's depthwise/1x1 convolutions,
+    #: nearest upsampling and broadcasts are several times faster there for
+    #: the small-channel feature maps of the HR skeleton).
+    deploy_channels_last: bool = False
+
+    def post_deploy(self) -> None:
+        """Called by :func:`~mmpose_lite.deploy.switch_to_deploy` after the
+        exact rewrites: switch the weights (and, in :meth:`prepare_input`,
+        every input) to channels-last where the class asks for it."""
+        if self.deploy_channels_last:
+            self.to(memory_format=torch.channels_last)
+            self.run_channels_last = True
+
+    def prepare_input(self, x: torch.Tensor) -> torch.Tensor:
+        """The input in the memory format this backbone runs in (same values)."""
+        if getattr(self, 'run_channels_last', False):
+            return x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    @classmethod
+    def resolve_arch(cls, arch: Union[str, dict, None]) -> dict:
+        """Turn ``arch`` into a complete, validated spec.
+
+        ``arch`` is a preset name, or a dict: with a ``base`` key it overrides
+        that preset's keys, without it it must give every key. The result is a
+        deep copy: presets are never modified. Unknown names and keys raise
+        errors that list the valid ones.
+        """
+        if arch is None:
+            arch = cls.default_arch
+        if isinstance(arch, str):
+            if arch not in cls.arch_zoo:
+                raise KeyError(f'{cls.__name__}: unknown arch {arch!r}; valid presets: {sorted(cls.arch_zoo)}')
+            return copy.deepcopy(cls.arch_zoo[arch])
+        if not isinstance(arch, dict):
+            raise TypeError(f'{cls.__name__}: arch must be a preset name or a dict, got {type(arch).__name__}')
+        arch = copy.deepcopy(arch)
+        base = arch.pop('base', None)
+        spec = cls.resolve_arch(base) if base is not None else {}
+        required = set(next(iter(cls.arch_zoo.values())))
+        unknown = set(arch) - required
+        if unknown:
+            raise KeyError(f'{cls.__name__}: unknown arch keys {sorted(unknown)}; valid keys: {sorted(required)}')
+        spec.update(arch)
+        missing = required - set(spec)
+        if missing:
+            raise KeyError(f'{cls.__name__}: arch dict misses {sorted(missing)}; give them or '
+                           f'name a preset to start from with base=..., one of {sorted(cls.arch_zoo)}')
+        cls._validate(spec)
+        return spec
+
+    @classmethod
+    def _validate(cls, spec: dict) -> None:
+        """Raise a clear error if ``spec`` is inconsistent (subclasses)."""
+
+    def _frozen_modules(self) -> Iterator[nn.Module]:
+        """The modules ``frozen_stages`` freezes (subclasses)."""
+        return iter(())
+
+    def _freeze_stages(self) -> None:
+        for module in self._frozen_modules():
+            module.eval()
+            for param in module.parameters():
+                param.requires_grad = False
+
+    def train(self, mode: bool = True):
+        """Set train mode, keeping frozen stages and (with ``norm_eval``) all
+        BatchNorms in eval mode. Returns ``self``."""
+        super().train(mode)
+        self._freeze_stages()
+        if mode and self.norm_eval:
+            for m in self.modules():
+                if isinstance(m, _BatchNorm):
+                    m.eval()
+        return self
