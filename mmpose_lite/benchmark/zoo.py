@@ -76,6 +76,7 @@ ENTRIES: List[Entry] = [
     _ours('XHRNet-S30', 'td-hm_xhrnet-s30_8xb64-210e_coco-256x192'),
     _ours('SlidePoseNet-light', 'td-hm_slide-light_8xb64-210e_coco-256x192'),
     _ours('StackedHourglass-2', 'td-hm_stacked-hourglass-2_8xb32-210e_coco-256x256'),
+    _ours('StackedHourglass-8', 'td-hm_stacked-hourglass-8_8xb32-210e_coco-256x256'),
     _ours('PSA-ResNet-50-p', 'td-hm_res50-psa-p_8xb64-210e_coco-256x192'),
     _ours('PSA-HRNet-W32-p', 'td-hm_hrnet-w32-psa-p_8xb64-210e_coco-256x192'),
     _zoo('mmpose LiteHRNet-18', 'td-hm_litehrnet-18_8xb64-210e_coco-256x192'),
@@ -146,13 +147,37 @@ def _complexity(module: torch.nn.Module, x: torch.Tensor) -> Dict[str, float]:
     return dict(params=info['params'], flops=info['flops'])
 
 
-def _ort_session(module: torch.nn.Module, x: torch.Tensor, threads: int, tmpdir: str):
-    import onnxruntime as ort
-    path = osp.join(tmpdir, 'model.onnx')
+def _export(module: torch.nn.Module, x: torch.Tensor, path: str) -> None:
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter('ignore')
         torch.onnx.export(module, (x, ), path, dynamo=False, opset_version=17, input_names=['input'],
                           dynamic_axes={'input': {0: 'batch'}}, do_constant_folding=True)
+
+
+def _export_with_constant_pool_sizes(module: torch.nn.Module, x: torch.Tensor, path: str) -> None:
+    """Export with ``adaptive_avg_pool2d``'s ``output_size`` cast to Python
+    ints: the usual workaround for the known failure of MMPose's
+    ``LiteHRNet`` ("ONNX export of operator adaptive pooling, since
+    output_size is not constant"). Used for MMPose's models only, so that
+    they get an onnxruntime row at all."""
+    import torch.nn.functional as F
+    original = F.adaptive_avg_pool2d
+
+    def constant_sizes(input, output_size):
+        size = output_size if isinstance(output_size, int) else tuple(int(s) for s in output_size)
+        return original(input, size)
+
+    F.adaptive_avg_pool2d = constant_sizes
+    try:
+        _export(module, x, path)
+    finally:
+        F.adaptive_avg_pool2d = original
+
+
+def _ort_session(module: torch.nn.Module, x: torch.Tensor, threads: int, tmpdir: str, workaround: bool = False):
+    import onnxruntime as ort
+    path = osp.join(tmpdir, 'model.onnx')
+    (_export_with_constant_pool_sizes if workaround else _export)(module, x, path)
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
@@ -210,13 +235,25 @@ def measure(entry: Entry, runtimes: Sequence[str] = ('eager', ), repeats: int = 
             try:
                 if rt == 'eager':
                     fn = lambda: module(x1)  # noqa: E731
+                    if entry.source == 'mmpose':  # MMPose's model in its faster layout, to be fair
+                        fn, row['eager_layout'] = _best_layout(module, x1, repeats)
+                    else:
+                        row['eager_layout'] = 'channels-last' if _runs_channels_last(model) else 'NCHW'
+
                 elif rt == 'compile':
                     compiled = torch.compile(module)
                     compiled(x1)  # compile outside the timed region
                     fn = lambda: compiled(x1)  # noqa: E731
                 elif rt == 'ort':
                     tmp = tempfile.mkdtemp(prefix='mmpose_lite_bench_')
-                    fn = _ort_session(module, x1, threads, tmp)
+                    try:
+                        fn = _ort_session(module, x1, threads, tmp)
+                    except Exception as e:  # noqa: BLE001
+                        if entry.source != 'mmpose' or 'adaptive pooling' not in str(e):
+                            raise
+                        fn = _ort_session(module, x1, threads, tmp, workaround=True)
+                        row['errors'].append('ort: plain export fails (adaptive pooling with a non-constant '
+                                             'output_size); exported with the sizes cast to ints')
                 else:
                     raise ValueError(f'unknown runtime {rt!r}; valid: {RUNTIMES}')
                 t = time_ms(fn, repeats=repeats, warmup=3)
@@ -237,6 +274,23 @@ def measure(entry: Entry, runtimes: Sequence[str] = ('eager', ), repeats: int = 
         tick('train step')
         row['train_step_ms'] = _train_step(entry.config, batch, train_repeats)['median']
     return row
+
+
+def _runs_channels_last(model: torch.nn.Module) -> bool:
+    return any(getattr(m, 'run_channels_last', False) for m in model.modules())
+
+
+def _best_layout(module: torch.nn.Module, x: torch.Tensor, repeats: int):
+    """The faster of NCHW and channels-last for ``module`` (left in that
+    layout), as a callable and the layout's name."""
+    nchw = time_ms(lambda: module(x), repeats=max(3, repeats // 2), warmup=2)['median']
+    module.to(memory_format=torch.channels_last)
+    xc = x.contiguous(memory_format=torch.channels_last)
+    cl = time_ms(lambda: module(xc), repeats=max(3, repeats // 2), warmup=2)['median']
+    if cl < nchw:
+        return (lambda: module(xc)), 'channels-last'
+    module.to(memory_format=torch.contiguous_format)
+    return (lambda: module(x)), 'NCHW'
 
 
 def _measure_cuda(module: torch.nn.Module, h: int, w: int, repeats: int, batch: int = 64) -> Dict:
@@ -280,6 +334,8 @@ def _columns(rows: List[Dict], runtimes: Sequence[str], batch: int):
     cols = [('model', 'model'), ('input', 'input'), ('params', 'params'), ('flops', 'FLOPs (MACs)'),
             ('ap', 'COCO val AP'), ('ap_source', 'AP from')]
     for rt in runtimes:
+        if rt == 'eager':
+            cols += [('eager_layout', 'eager layout')]
         cols += [(f'{rt}_ms', f'{rt} ms (b1)'), (f'{rt}_spread', f'{rt} p25-p75'),
                  (f'{rt}_speedup', f'{rt} vs {REFERENCE}')]
     if batch:
@@ -353,7 +409,9 @@ def run(entries: Sequence[Entry], runtimes: Sequence[str] = ('eager', 'ort'), re
     cols, headers = _columns(rows, runtimes, batch)
     table = format_table(rows, cols, headers)
     notes = [f"- {r['model']}: {err}" for r in rows for err in r.get('errors', [])]
-    text = '\n'.join([table, '', f'Machine: {machine()}.'] + (['', 'Failed measurements:'] + notes if notes else []))
+    text = '\n'.join([table, '', f'Machine: {machine()}.'])
+    if notes:
+        text += '\n\nNotes and failed measurements:\n' + '\n'.join(notes)
     print(text)
     if out_dir:
         os.makedirs(out_dir, exist_ok=True)
