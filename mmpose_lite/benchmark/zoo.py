@@ -148,26 +148,30 @@ def _complexity(module: torch.nn.Module, x: torch.Tensor) -> Dict[str, float]:
 
 
 def _export(module: torch.nn.Module, x: torch.Tensor, path: str) -> None:
-    with torch.no_grad(), warnings.catch_warnings():
+    from mmpose_lite.deploy import traced_layout
+    with torch.no_grad(), warnings.catch_warnings(), traced_layout(module):
         warnings.simplefilter('ignore')
         torch.onnx.export(module, (x, ), path, dynamo=False, opset_version=17, input_names=['input'],
                           dynamic_axes={'input': {0: 'batch'}}, do_constant_folding=True)
 
 
 def _export_with_constant_pool_sizes(module: torch.nn.Module, x: torch.Tensor, path: str) -> None:
-    """Export with ``adaptive_avg_pool2d``'s ``output_size`` cast to Python
-    ints: the usual workaround for the known failure of MMPose's
-    ``LiteHRNet`` ("ONNX export of operator adaptive pooling, since
-    output_size is not constant"). Used for MMPose's models only, so that
-    they get an onnxruntime row at all."""
+    """Export with ``adaptive_avg_pool2d`` replaced by fixed ``avg_pool2d``
+    where the sizes divide (the same values): the usual workaround for the
+    known failure of MMPose's ``LiteHRNet`` ("ONNX export of operator adaptive
+    pooling, since output_size is not constant"). Used for MMPose's models
+    only, so that they get an onnxruntime row at all."""
     import torch.nn.functional as F
     original = F.adaptive_avg_pool2d
 
-    def constant_sizes(input, output_size):
-        size = output_size if isinstance(output_size, int) else tuple(int(s) for s in output_size)
-        return original(input, size)
+    def fixed(input, output_size):
+        h, w = int(input.shape[-2]), int(input.shape[-1])
+        oh, ow = (output_size, output_size) if isinstance(output_size, int) else (int(s) for s in output_size)
+        if h % oh == 0 and w % ow == 0:
+            return F.avg_pool2d(input, (h // oh, w // ow), (h // oh, w // ow))
+        return original(input, (oh, ow))
 
-    F.adaptive_avg_pool2d = constant_sizes
+    F.adaptive_avg_pool2d = fixed
     try:
         _export(module, x, path)
     finally:
@@ -249,11 +253,11 @@ def measure(entry: Entry, runtimes: Sequence[str] = ('eager', ), repeats: int = 
                     try:
                         fn = _ort_session(module, x1, threads, tmp)
                     except Exception as e:  # noqa: BLE001
-                        if entry.source != 'mmpose' or 'adaptive pooling' not in str(e):
+                        if entry.source != 'mmpose' or 'adaptive' not in str(e):
                             raise
                         fn = _ort_session(module, x1, threads, tmp, workaround=True)
                         row['errors'].append('ort: plain export fails (adaptive pooling with a non-constant '
-                                             'output_size); exported with the sizes cast to ints')
+                                             'output_size); exported with fixed avg pooling (same values)')
                 else:
                     raise ValueError(f'unknown runtime {rt!r}; valid: {RUNTIMES}')
                 t = time_ms(fn, repeats=repeats, warmup=3)

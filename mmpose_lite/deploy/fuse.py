@@ -21,13 +21,15 @@ only; :func:`switch_to_deploy` puts it in eval mode and marks it
 """
 from typing import Callable, Dict, Type
 
+import contextlib
+
 import torch
 from mmcv.cnn import ConvModule
 from mmpose.models.backbones.resnet import BasicBlock, Bottleneck
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-__all__ = ['switch_to_deploy', 'fold_bn', 'register_rewrite', 'REWRITES', 'DeployMixin']
+__all__ = ['switch_to_deploy', 'fold_bn', 'register_rewrite', 'REWRITES', 'DeployMixin', 'traced_layout']
 
 #: Rewrites per module type, applied to every instance (subclasses included).
 REWRITES: Dict[Type[nn.Module], Callable[[nn.Module], None]] = {}
@@ -165,3 +167,21 @@ class DeployMixin:
 def _dispatchers():
     from mmpose.models.pose_estimators.base import BasePoseEstimator
     return (DeployMixin.switch_to_deploy, BasePoseEstimator.switch_to_deploy)
+
+
+@contextlib.contextmanager
+def traced_layout(model: nn.Module):
+    """Run ``model`` in NCHW inside the block (for tracing and ONNX export).
+
+    A deploy form that runs channels-last on the CPU would otherwise put its
+    layout changes (transposes) into an exported graph, where the runtime
+    chooses layouts itself; the values are the same either way.
+    """
+    switched = [m for m in model.modules() if getattr(m, 'run_channels_last', False)]
+    for m in switched:
+        m.run_channels_last = False
+    try:
+        yield model
+    finally:
+        for m in switched:
+            m.run_channels_last = True

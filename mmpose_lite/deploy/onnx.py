@@ -8,6 +8,7 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
+from .fuse import traced_layout
 from .model import TensorForward, build_pose_model
 
 __all__ = ['export_onnx', 'check_onnx', 'main']
@@ -61,7 +62,7 @@ def export_onnx(config: str, out: str, checkpoint: Optional[str] = None, deploy:
         axes.update({2: 'height', 3: 'width'})
     os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
     tmp = out + '.part'  # never leave a half-written file under the final name
-    with torch.no_grad(), warnings.catch_warnings():
+    with torch.no_grad(), warnings.catch_warnings(), traced_layout(module):
         warnings.simplefilter('ignore')
         n_out = len(_outputs(module(x)))
         names = ['heatmaps'] if n_out == 1 else [f'heatmaps_{i}' for i in range(n_out)]
