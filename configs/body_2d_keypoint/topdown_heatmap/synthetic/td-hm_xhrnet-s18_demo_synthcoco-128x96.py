@@ -6,7 +6,7 @@ _base_ = ['../coco/td-hm_xhrnet-s18_8xb64-210e_coco-256x192.py']
 
 data_root = 'data/synthetic_coco/'
 codec = dict(type='MSRAHeatmap', input_size=(96, 128), heatmap_size=(24, 32), sigma=2, unbiased=True)
-max_epochs = 7
+max_epochs = 12  # ~12 min wall on 2 cores (7 epochs: 7 min, AP 0.133)
 
 model = dict(head=dict(decoder=codec))
 
