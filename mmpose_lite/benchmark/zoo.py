@@ -155,7 +155,7 @@ def _export(module: torch.nn.Module, x: torch.Tensor, path: str) -> None:
                           dynamic_axes={'input': {0: 'batch'}}, do_constant_folding=True)
 
 
-def _export_with_constant_pool_sizes(module: torch.nn.Module, x: torch.Tensor, path: str) -> None:
+def _export_with_fixed_pooling(module: torch.nn.Module, x: torch.Tensor, path: str) -> None:
     """Export with ``adaptive_avg_pool2d`` replaced by fixed ``avg_pool2d``
     where the sizes divide (the same values): the usual workaround for the
     known failure of MMPose's ``LiteHRNet`` ("ONNX export of operator adaptive
@@ -178,14 +178,15 @@ def _export_with_constant_pool_sizes(module: torch.nn.Module, x: torch.Tensor, p
         F.adaptive_avg_pool2d = original
 
 
-def _ort_session(module: torch.nn.Module, x: torch.Tensor, threads: int, tmpdir: str, workaround: bool = False):
+def _ort_session(module: torch.nn.Module, x: torch.Tensor, threads: int, workaround: bool = False):
     import onnxruntime as ort
-    path = osp.join(tmpdir, 'model.onnx')
-    (_export_with_constant_pool_sizes if workaround else _export)(module, x, path)
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
-    sess = ort.InferenceSession(path, opts, providers=['CPUExecutionProvider'])
+    with tempfile.TemporaryDirectory(prefix='mmpose_lite_bench_') as tmp:  # the session keeps its own copy
+        path = osp.join(tmp, 'model.onnx')
+        (_export_with_fixed_pooling if workaround else _export)(module, x, path)
+        sess = ort.InferenceSession(path, opts, providers=['CPUExecutionProvider'])
     name = sess.get_inputs()[0].name
     feed = {name: x.numpy()}
     return lambda: sess.run(None, feed)
@@ -243,19 +244,17 @@ def measure(entry: Entry, runtimes: Sequence[str] = ('eager', ), repeats: int = 
                         fn, row['eager_layout'] = _best_layout(module, x1, repeats)
                     else:
                         row['eager_layout'] = 'channels-last' if _runs_channels_last(model) else 'NCHW'
-
                 elif rt == 'compile':
                     compiled = torch.compile(module)
                     compiled(x1)  # compile outside the timed region
                     fn = lambda: compiled(x1)  # noqa: E731
                 elif rt == 'ort':
-                    tmp = tempfile.mkdtemp(prefix='mmpose_lite_bench_')
                     try:
-                        fn = _ort_session(module, x1, threads, tmp)
+                        fn = _ort_session(module, x1, threads)
                     except Exception as e:  # noqa: BLE001
                         if entry.source != 'mmpose' or 'adaptive' not in str(e):
                             raise
-                        fn = _ort_session(module, x1, threads, tmp, workaround=True)
+                        fn = _ort_session(module, x1, threads, workaround=True)
                         row['errors'].append('ort: plain export fails (adaptive pooling with a non-constant '
                                              'output_size); exported with fixed avg pooling (same values)')
                 else:
