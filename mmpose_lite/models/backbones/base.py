@@ -36,6 +36,14 @@ class PresetBackbone(DeployMixin, BaseBackbone):
             self.to(memory_format=torch.channels_last)
             self.run_channels_last = True
 
+    def check_input_size(self, x: torch.Tensor, why: str) -> None:
+        """Raise an error naming the size and ``self.size_divisor`` (and
+        ``why``) when the input's H or W is not a multiple of it."""
+        h, w = x.shape[-2:]
+        if h % self.size_divisor or w % self.size_divisor:
+            raise ValueError(f'{type(self).__name__}: input size {h}x{w} must be divisible by '
+                             f'{self.size_divisor} ({why})')
+
     def prepare_input(self, x: torch.Tensor) -> torch.Tensor:
         """The input in the memory format this backbone runs in (same values)."""
         if getattr(self, 'run_channels_last', False):

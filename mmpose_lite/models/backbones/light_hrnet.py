@@ -168,11 +168,8 @@ class LightHRNet(PresetBackbone):
             raise ValueError(f"arch: fuse_mode must be 'litehrnet' or 'sum', got {spec['fuse_mode']!r}")
 
     def forward(self, x: torch.Tensor):
-        h, w = x.shape[-2:]
-        if h % self.size_divisor or w % self.size_divisor:
-            raise ValueError(f'{type(self).__name__}: input size {h}x{w} must be divisible by '
-                             f'{self.size_divisor} (the stem and {max(self.arch["num_branches"])} branches halve '
-                             f'it {max(self.arch["num_branches"]) + 1} times)')
+        branches = max(self.arch['num_branches'])
+        self.check_input_size(x, f'the stem and {branches} branches halve it {branches + 1} times')
         ys = [self.stem(self.prepare_input(x))]
         for i in range(self.num_stages):
             ys = getattr(self, f'stage{i}')(apply_transition(getattr(self, f'transition{i}'), ys))

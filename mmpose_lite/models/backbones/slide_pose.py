@@ -142,10 +142,7 @@ class SlidePoseNet(PresetBackbone):
             raise ValueError(f'arch: mlp_ratio must be positive, got {spec["mlp_ratio"]!r}')
 
     def forward(self, x: torch.Tensor):
-        h, w = x.shape[-2:]
-        if h % self.size_divisor or w % self.size_divisor:
-            raise ValueError(f'{type(self).__name__}: input size {h}x{w} must be divisible by {self.size_divisor} '
-                             '(the stem and three downsamplings halve it five times)')
+        self.check_input_size(x, 'the stem and three downsamplings halve it five times')
         x = self.stem(x)
         outs = []
         for i in range(self.num_stages):

@@ -168,11 +168,8 @@ class StackedHourglass(PresetBackbone):
 
     def forward(self, x: torch.Tensor):
         """Return a tuple of ``num_stacks`` heatmap tensors ``(N, num_joints, H/4, W/4)``."""
-        h, w = x.shape[-2:]
-        if h % self.size_divisor or w % self.size_divisor:
-            raise ValueError(f'{type(self).__name__}: input size {h}x{w} must be divisible by '
-                             f'{self.size_divisor} (4 for the stem times 2**depth = {2**self.arch["depth"]} '
-                             f'for the hourglass of depth {self.arch["depth"]})')
+        depth = self.arch['depth']
+        self.check_input_size(x, f'4 for the stem times 2**depth = {2**depth} for the hourglass of depth {depth}')
         x = self.stem(x)
         outs = []
         for i in range(self.num_stacks):
