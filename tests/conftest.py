@@ -34,7 +34,8 @@ def mim_executable():
 def mim_train_and_test(config, tmp_path, num_train=8, num_val=4, extra_train_opts=()):
     """``mim train mmpose`` one epoch of ``config`` on freshly generated
     synthetic data, then ``mim test mmpose`` on its checkpoint, both from the
-    repository root with the data paths overridden. Asserts both succeed.
+    repository root with the data paths overridden (so COCO configs run on
+    the synthetic data too). Asserts both succeed.
 
     Returns:
         tuple: ``(work_dir, train_output, test_output)``.
@@ -53,10 +54,14 @@ def mim_train_and_test(config, tmp_path, num_train=8, num_val=4, extra_train_opt
     for split in ('val', 'test'):
         evaluation += [f'{split}_dataloader.{kv}' for kv in loader]
         evaluation += [f'{split}_dataloader.dataset.data_root={data}/',
+                       f'{split}_dataloader.dataset.ann_file=annotations/person_keypoints_val.json',
+                       f'{split}_dataloader.dataset.data_prefix.img=val/',
                        f'{split}_dataloader.dataset.bbox_file={ann}/person_detection_results_val.json',
                        f'{split}_evaluator.ann_file={ann}/person_keypoints_val.json']
     training = [f'train_dataloader.{kv}' for kv in loader] + [
-        f'train_dataloader.dataset.data_root={data}/', 'train_cfg.max_epochs=1', 'train_cfg.val_interval=1',
+        f'train_dataloader.dataset.data_root={data}/',
+        'train_dataloader.dataset.ann_file=annotations/person_keypoints_train.json',
+        'train_dataloader.dataset.data_prefix.img=train/', 'train_cfg.max_epochs=1', 'train_cfg.val_interval=1',
         'default_hooks.checkpoint.interval=1', 'default_hooks.logger.interval=1', 'randomness.seed=0',
         *extra_train_opts]
     env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=str(REPO))
