@@ -28,6 +28,7 @@ CONFIGS = {
     'stacked-hourglass-tiny': osp.join(SYNTH, 'td-hm_stacked-hourglass-tiny_demo_synthcoco-128x96.py'),
     'slide-light': osp.join(SYNTH, 'td-hm_slide-light_demo_synthcoco-128x96.py'),
     'res50-psa-p': osp.join(COCO, 'td-hm_res50-psa-p_8xb64-210e_coco-256x192.py'),
+    'hrnet-w32-psa-s': osp.join(COCO, 'td-hm_hrnet-w32-psa-s_8xb64-210e_coco-256x192.py'),
     'lighthrnet-psa-18': osp.join(COCO, 'td-hm_lighthrnet-psa-18_8xb64-210e_coco-256x192.py'),
 }
 
@@ -77,8 +78,8 @@ def test_deploy_is_exact_and_folds_batchnorm(built):
     assert all(getattr(m, 'deployed', False) for m in model.modules())
 
 
-@pytest.mark.parametrize('name', ['lighthrnet-18', 'xhrnet-s18', 'stacked-hourglass-tiny', 'slide-light',
-                                  'res50-psa-p'])
+@pytest.mark.parametrize('name', ['lighthrnet-18', 'xhrnet-s18', 'xhrnet-s18-psa-neck', 'stacked-hourglass-tiny',
+                                  'slide-light', 'res50-psa-p', 'hrnet-w32-psa-s'])
 def test_onnx_export_matches_pytorch(name, tmp_path):
     pytest.importorskip('onnxruntime')
     from mmpose_lite.deploy.onnx import export_onnx
