@@ -108,3 +108,19 @@ def assert_same_outputs_and_grads(plain, ckpt, x, relative=False):
     assert set(g1) == set(g2)
     for name in g1:
         close(g1[name], g2[name], msg=name)
+
+
+def randomize_(model, std=0.3):
+    """Random weights and BN statistics (in place), so that equal outputs mean something."""
+    import torch
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for name, t in sorted(model.state_dict().items()):
+            if t.is_floating_point():
+                t.copy_(torch.rand(t.shape, generator=g) * 0.5 + 0.5 if 'running_var' in name else
+                        torch.randn(t.shape, generator=g) * std)
+    return model
+
+
+def n_params(model):
+    return sum(p.numel() for p in model.parameters())

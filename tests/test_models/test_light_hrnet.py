@@ -8,7 +8,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from mmpose_lite.models import LightHRNet, XHRNet
 from mmpose_lite.models.blocks import utils as block_utils
 
-from ..conftest import assert_same_outputs_and_grads
+from ..conftest import assert_same_outputs_and_grads, n_params, randomize_
 
 PRESETS = sorted(LightHRNet.arch_zoo)
 LITE_PRESETS = ['naive-18', 'wider-naive-18', '18', '30']
@@ -24,21 +24,6 @@ def mmpose_extra(arch: str) -> dict:
         stages_spec=dict(num_modules=spec['num_modules'], num_branches=spec['num_branches'],
                          num_blocks=spec['num_blocks'], module_type=(module_type, ) * 3, with_fuse=(True, ) * 3,
                          reduce_ratios=(8, 8, 8), num_channels=spec['num_channels']))
-
-
-def randomize_(model):
-    """Random weights and BN statistics, so that equal outputs mean something."""
-    g = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for name, t in sorted(model.state_dict().items()):
-            if t.is_floating_point():
-                t.copy_(torch.rand(t.shape, generator=g) * 0.5 + 0.5 if 'running_var' in name else
-                        torch.randn(t.shape, generator=g) * 0.3)
-    return model
-
-
-def n_params(model):
-    return sum(p.numel() for p in model.parameters())
 
 
 @pytest.mark.parametrize('arch', PRESETS)

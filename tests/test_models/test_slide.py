@@ -13,7 +13,11 @@ from mmpose_lite.models.units import GlobalSelfAttention, SlideAttention
 from mmpose_lite.models.units.slide import slide_attention_unfold
 from mmpose_lite.registry import UNITS, build_unit
 
-from ..conftest import assert_same_outputs_and_grads
+from ..conftest import assert_same_outputs_and_grads, randomize_
+
+
+def randomize_slide(model):
+    return randomize_(model, std=0.1)
 
 # ----------------------------------------------------------------- references
 
@@ -256,16 +260,6 @@ PRESETS = sorted(SlidePoseNet.arch_zoo)
 SMALL = dict(base='light', depths=(1, 1, 1, 1))
 
 
-def randomize_(model):
-    g = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for name, t in sorted(model.state_dict().items()):
-            if t.is_floating_point():
-                t.copy_(torch.rand(t.shape, generator=g) * 0.5 + 0.5 if 'running_var' in name else
-                        torch.randn(t.shape, generator=g) * 0.1)
-    return model
-
-
 @pytest.mark.parametrize('arch', PRESETS)
 def test_backbone_output_shapes(arch):
     model = SlidePoseNet(arch=arch).eval()
@@ -295,7 +289,7 @@ def test_backbone_with_cp_gives_equal_outputs_and_gradients(monkeypatch):
     calls = []
     real = block_utils.cp.checkpoint
     monkeypatch.setattr(block_utils.cp, 'checkpoint', lambda *a, **k: calls.append(1) or real(*a, **k))
-    plain = randomize_(SlidePoseNet(arch=SMALL))
+    plain = randomize_slide(SlidePoseNet(arch=SMALL))
     ckpt = SlidePoseNet(arch=SMALL, with_cp=True)
     ckpt.load_state_dict(plain.state_dict())
     x = torch.randn(2, 3, 64, 64)
@@ -333,7 +327,7 @@ def test_backbone_frozen_stages(frozen):
 
 
 def test_backbone_deploy_is_exact():
-    model = randomize_(SlidePoseNet(arch=SMALL)).eval()
+    model = randomize_slide(SlidePoseNet(arch=SMALL)).eval()
     x = torch.randn(1, 3, 96, 64)
     with torch.no_grad():
         ref = model(x)
@@ -350,7 +344,7 @@ def test_backbone_deploy_is_exact():
 
 
 def test_token_mixer_block_deploy_keeps_norm_without_pointwise_conv():
-    block = randomize_(TokenMixerBlock(16, mixer=dict(type='SUSA', dim='h'), norm_cfg=dict(type='BN'))).eval()
+    block = randomize_slide(TokenMixerBlock(16, mixer=dict(type='SUSA', dim='h'), norm_cfg=dict(type='BN'))).eval()
     x = torch.randn(2, 16, 8, 6)
     with torch.no_grad():
         ref = block(x)
@@ -410,7 +404,7 @@ def test_token_mixer_block_in_the_hr_skeleton():
 
 def test_package_deploy_tool_merges_the_slide_shift():
     deploy = pytest.importorskip('mmpose_lite.deploy')
-    model = randomize_(SlidePoseNet(arch=SMALL)).eval()
+    model = randomize_slide(SlidePoseNet(arch=SMALL)).eval()
     x = torch.randn(1, 3, 64, 96)
     with torch.no_grad():
         ref = model(x)

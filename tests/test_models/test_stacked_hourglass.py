@@ -14,26 +14,11 @@ from mmpose_lite.models import StackedHourglass
 from mmpose_lite.models.blocks import HourglassModule, PreActBottleneck
 from mmpose_lite.models.blocks import utils as block_utils
 
-from ..conftest import REPO, assert_same_outputs_and_grads
+from ..conftest import REPO, assert_same_outputs_and_grads, n_params, randomize_
 
 CONFIGS = REPO / 'configs/body_2d_keypoint/topdown_heatmap'
 SYNTH_CONFIG = CONFIGS / 'synthetic/td-hm_stacked-hourglass-tiny_demo_synthcoco-128x96.py'
 SMALL = dict(base='tiny', num_feats=16, stem_channels=(8, 16), depth=2)  # divisor 16
-
-
-def randomize_(model):
-    """Random weights and BN statistics, so that equal outputs mean something."""
-    g = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for name, t in sorted(model.state_dict().items()):
-            if t.is_floating_point():
-                t.copy_(torch.rand(t.shape, generator=g) * 0.5 + 0.5 if 'running_var' in name else
-                        torch.randn(t.shape, generator=g) * 0.3)
-    return model
-
-
-def n_params(model):
-    return sum(p.numel() for p in model.parameters())
 
 
 def residual_params(i, o):
