@@ -17,7 +17,9 @@ from ..conftest import assert_same_outputs_and_grads, randomize_
 
 
 def randomize_slide(model):
+    """Smaller random weights: the transformer blocks amplify large ones."""
     return randomize_(model, std=0.1)
+
 
 # ----------------------------------------------------------------- references
 
