@@ -33,6 +33,7 @@ from typing import Dict, List, Optional, Sequence
 
 import torch
 
+from mmpose_lite.deploy.onnx import trace_to_onnx
 from .timing import format_table, peak_mib, time_ms
 
 __all__ = ['Entry', 'ENTRIES', 'QUICK', 'zoo_ap', 'measure', 'run', 'main']
@@ -147,14 +148,6 @@ def _complexity(module: torch.nn.Module, x: torch.Tensor) -> Dict[str, float]:
     return dict(params=info['params'], flops=info['flops'])
 
 
-def _export(module: torch.nn.Module, x: torch.Tensor, path: str) -> None:
-    from mmpose_lite.deploy import traced_layout
-    with torch.no_grad(), warnings.catch_warnings(), traced_layout(module):
-        warnings.simplefilter('ignore')
-        torch.onnx.export(module, (x, ), path, dynamo=False, opset_version=17, input_names=['input'],
-                          dynamic_axes={'input': {0: 'batch'}}, do_constant_folding=True)
-
-
 def _export_with_fixed_pooling(module: torch.nn.Module, x: torch.Tensor, path: str) -> None:
     """Export with ``adaptive_avg_pool2d`` replaced by fixed ``avg_pool2d``
     where the sizes divide (the same values): the usual workaround for the
@@ -173,7 +166,7 @@ def _export_with_fixed_pooling(module: torch.nn.Module, x: torch.Tensor, path: s
 
     F.adaptive_avg_pool2d = fixed
     try:
-        _export(module, x, path)
+        trace_to_onnx(module, x, path)
     finally:
         F.adaptive_avg_pool2d = original
 
@@ -185,7 +178,7 @@ def _ort_session(module: torch.nn.Module, x: torch.Tensor, threads: int, workaro
     opts.inter_op_num_threads = 1
     with tempfile.TemporaryDirectory(prefix='mmpose_lite_bench_') as tmp:  # the session keeps its own copy
         path = osp.join(tmp, 'model.onnx')
-        (_export_with_fixed_pooling if workaround else _export)(module, x, path)
+        (_export_with_fixed_pooling if workaround else trace_to_onnx)(module, x, path)
         sess = ort.InferenceSession(path, opts, providers=['CPUExecutionProvider'])
     name = sess.get_inputs()[0].name
     feed = {name: x.numpy()}
@@ -194,14 +187,9 @@ def _ort_session(module: torch.nn.Module, x: torch.Tensor, threads: int, workaro
 
 def _train_step(config: str, batch: int, repeats: int) -> Dict[str, float]:
     """Forward + backward of the whole pose model (train mode) at ``batch``."""
-    from mmpose.registry import MODELS
-
-    from mmpose_lite.deploy.model import load_config
-    cfg = load_config(config)
-    cfg.model.setdefault('backbone', {})['init_cfg'] = None
-    model = MODELS.build(cfg.model)
+    from mmpose_lite.deploy.model import build_pose_model
+    model, (w, h), _ = build_pose_model(config)
     model.train()
-    w, h = cfg.model.head.decoder['input_size']
     x = torch.randn(batch, 3, h, w)
 
     def step():

@@ -11,7 +11,7 @@ import torch
 from .fuse import traced_layout
 from .model import TensorForward, build_pose_model
 
-__all__ = ['export_onnx', 'check_onnx', 'main']
+__all__ = ['trace_to_onnx', 'export_onnx', 'check_onnx', 'main']
 
 
 def _outputs(out):
@@ -41,6 +41,24 @@ def check_onnx(path: str, module: torch.nn.Module, inputs: Sequence[torch.Tensor
     return worst
 
 
+def trace_to_onnx(module: torch.nn.Module, x: torch.Tensor, path: str, dynamic_spatial: bool = False,
+                  opset: int = 17) -> None:
+    """Trace ``module`` (one tensor in, a tensor or tuple of heatmap tensors
+    out) on ``x`` into the ONNX file ``path``, in NCHW (see
+    :func:`~mmpose_lite.deploy.traced_layout`), batch axis dynamic, and H, W
+    too with ``dynamic_spatial``."""
+    axes = {0: 'batch'}
+    if dynamic_spatial:
+        axes.update({2: 'height', 3: 'width'})
+    with torch.no_grad(), warnings.catch_warnings(), traced_layout(module):
+        warnings.simplefilter('ignore')
+        n_out = len(_outputs(module(x)))
+        names = ['heatmaps'] if n_out == 1 else [f'heatmaps_{i}' for i in range(n_out)]
+        torch.onnx.export(module, (x, ), path, dynamo=False, opset_version=opset, input_names=['input'],
+                          output_names=names, dynamic_axes={'input': axes, **{n: {0: 'batch'} for n in names}},
+                          do_constant_folding=True)
+
+
 def export_onnx(config: str, out: str, checkpoint: Optional[str] = None, deploy: bool = True,
                 dynamic_spatial: bool = False, opset: int = 17, check: bool = True, atol: float = 1e-4) -> dict:
     """Export ``config``'s pose model (backbone, neck, head; heatmaps out).
@@ -57,18 +75,9 @@ def export_onnx(config: str, out: str, checkpoint: Optional[str] = None, deploy:
     model, (w, h), _ = build_pose_model(config, checkpoint, deploy=deploy)
     module = TensorForward(model).eval()
     x = torch.randn(1, 3, h, w)
-    axes = {0: 'batch'}
-    if dynamic_spatial:
-        axes.update({2: 'height', 3: 'width'})
     os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
     tmp = out + '.part'  # never leave a half-written file under the final name
-    with torch.no_grad(), warnings.catch_warnings(), traced_layout(module):
-        warnings.simplefilter('ignore')
-        n_out = len(_outputs(module(x)))
-        names = ['heatmaps'] if n_out == 1 else [f'heatmaps_{i}' for i in range(n_out)]
-        torch.onnx.export(module, (x, ), tmp, dynamo=False, opset_version=opset, input_names=['input'],
-                          output_names=names, dynamic_axes={'input': axes, **{n: {0: 'batch'} for n in names}},
-                          do_constant_folding=True)
+    trace_to_onnx(module, x, tmp, dynamic_spatial, opset)
     os.replace(tmp, out)
     result = dict(path=out, input_size=(w, h))
     if check:
