@@ -21,6 +21,7 @@ AP the paper reports, labelled as such (none of ours was trained on COCO here).
 ``python tools/benchmark.py`` (or ``mmpose-lite-benchmark``) is the command.
 """
 import argparse
+import contextlib
 import csv
 import glob
 import os
@@ -171,6 +172,22 @@ def _export_with_fixed_pooling(module: torch.nn.Module, x: torch.Tensor, path: s
         F.adaptive_avg_pool2d = original
 
 
+@contextlib.contextmanager
+def _quiet_stdout():
+    """Silence file descriptor 1 (the TorchScript exporter prints the whole
+    graph there from C++ when an export fails)."""
+    import sys
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, 'w') as null:
+            os.dup2(null.fileno(), 1)
+            yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def _ort_session(module: torch.nn.Module, x: torch.Tensor, threads: int, workaround: bool = False):
     import onnxruntime as ort
     opts = ort.SessionOptions()
@@ -185,20 +202,26 @@ def _ort_session(module: torch.nn.Module, x: torch.Tensor, threads: int, workaro
     return lambda: sess.run(None, feed)
 
 
-def _train_step(config: str, batch: int, repeats: int) -> Dict[str, float]:
-    """Forward + backward of the whole pose model (train mode) at ``batch``."""
+def _train_step(config: str, batch: int, repeats: int, best_layout: bool = False):
+    """Forward + backward of the whole pose model (train mode) at ``batch``:
+    the timing and the memory format it ran in (with ``best_layout``, the
+    faster of NCHW and channels-last; else the model's own)."""
     from mmpose_lite.deploy.model import build_pose_model
     model, (w, h), _ = build_pose_model(config)
     model.train()
     x = torch.randn(batch, 3, h, w)
 
-    def step():
+    def step(xi):
         model.zero_grad(set_to_none=True)
-        out = model(x, None, mode='tensor')
+        out = model(xi, None, mode='tensor')
         out = out if isinstance(out, (list, tuple)) else [out]
         sum(o.float().square().mean() for o in out).backward()
 
-    return time_ms(step, repeats=repeats, warmup=1)
+    if best_layout:
+        fn, layout = _best_layout(model, x, repeats, call=step, warmup=1)
+    else:
+        fn, layout = (lambda: step(x)), 'channels-last' if _runs_channels_last(model) else 'NCHW'
+    return time_ms(fn, repeats=repeats, warmup=1), layout
 
 
 def measure(entry: Entry, runtimes: Sequence[str] = ('eager', ), repeats: int = 20, batch: int = 32,
@@ -229,7 +252,7 @@ def measure(entry: Entry, runtimes: Sequence[str] = ('eager', ), repeats: int = 
                 if rt == 'eager':
                     fn = lambda: module(x1)  # noqa: E731
                     if entry.source == 'mmpose':  # MMPose's model in its faster layout, to be fair
-                        fn, row['eager_layout'] = _best_layout(module, x1, repeats)
+                        fn, row['eager_layout'] = _best_layout(module, x1, max(6, repeats))
                     else:
                         row['eager_layout'] = 'channels-last' if _runs_channels_last(model) else 'NCHW'
                 elif rt == 'compile':
@@ -238,7 +261,8 @@ def measure(entry: Entry, runtimes: Sequence[str] = ('eager', ), repeats: int = 
                     fn = lambda: compiled(x1)  # noqa: E731
                 elif rt == 'ort':
                     try:
-                        fn = _ort_session(module, x1, threads)
+                        with _quiet_stdout():
+                            fn = _ort_session(module, x1, threads)
                     except Exception as e:  # noqa: BLE001
                         if entry.source != 'mmpose' or 'adaptive' not in str(e):
                             raise
@@ -263,7 +287,8 @@ def measure(entry: Entry, runtimes: Sequence[str] = ('eager', ), repeats: int = 
             row.update(_measure_cuda(module, h, w, repeats))
     if train_repeats:
         tick('train step')
-        row['train_step_ms'] = _train_step(entry.config, batch, train_repeats)['median']
+        t, row['train_layout'] = _train_step(entry.config, batch, train_repeats, best_layout=entry.source == 'mmpose')
+        row['train_step_ms'] = t['median']
     return row
 
 
@@ -271,17 +296,19 @@ def _runs_channels_last(model: torch.nn.Module) -> bool:
     return any(getattr(m, 'run_channels_last', False) for m in model.modules())
 
 
-def _best_layout(module: torch.nn.Module, x: torch.Tensor, repeats: int):
-    """The faster of NCHW and channels-last for ``module`` (left in that
-    layout), as a callable and the layout's name."""
-    nchw = time_ms(lambda: module(x), repeats=max(3, repeats // 2), warmup=2)['median']
+def _best_layout(module: torch.nn.Module, x: torch.Tensor, repeats: int, call=None, warmup: int = 2):
+    """The faster of NCHW and channels-last for ``call(x)`` (default
+    ``module(x)``), ``module`` left in that layout: a callable and the
+    layout's name."""
+    call = module if call is None else call
+    nchw = time_ms(lambda: call(x), repeats=max(1, repeats // 2), warmup=warmup)['median']
     module.to(memory_format=torch.channels_last)
     xc = x.contiguous(memory_format=torch.channels_last)
-    cl = time_ms(lambda: module(xc), repeats=max(3, repeats // 2), warmup=2)['median']
+    cl = time_ms(lambda: call(xc), repeats=max(1, repeats // 2), warmup=warmup)['median']
     if cl < nchw:
-        return (lambda: module(xc)), 'channels-last'
+        return (lambda: call(xc)), 'channels-last'
     module.to(memory_format=torch.contiguous_format)
-    return (lambda: module(x)), 'NCHW'
+    return (lambda: call(x)), 'NCHW'
 
 
 def _measure_cuda(module: torch.nn.Module, h: int, w: int, repeats: int, batch: int = 64) -> Dict:
@@ -332,7 +359,8 @@ def _columns(rows: List[Dict], runtimes: Sequence[str], batch: int):
     if batch:
         cols += [('throughput', f'img/s (b{batch} eager)'), ('peak_mib', f'peak MiB (b{batch})')]
     if any('train_step_ms' in r for r in rows):
-        cols += [('train_step_ms', f'train step ms (b{batch})'), ('train_speedup', f'train vs {REFERENCE}')]
+        cols += [('train_layout', 'train layout'), ('train_step_ms', f'train step ms (b{batch})'),
+                 ('train_speedup', f'train vs {REFERENCE}')]
     if any('gpu_ms' in r for r in rows):
         cols += [('gpu_ms', 'GPU ms (b1)'), ('gpu_throughput', 'GPU img/s (b64, AMP, CL)'),
                  ('gpu_peak_mib', 'GPU peak MiB')]

@@ -178,10 +178,12 @@ def traced_layout(model: nn.Module):
     chooses layouts itself; the values are the same either way.
     """
     switched = [m for m in model.modules() if getattr(m, 'run_channels_last', False)]
-    for m in switched:
+    for m in switched:  # weights too: a channels-last weight makes a channels-last output
         m.run_channels_last = False
+        m.to(memory_format=torch.contiguous_format)
     try:
         yield model
     finally:
         for m in switched:
             m.run_channels_last = True
+            m.to(memory_format=torch.channels_last)

@@ -17,6 +17,13 @@ def channels_inner(x: torch.Tensor) -> bool:
     return x.dim() == 4 and x.shape[1] > 1 and x.shape[2] * x.shape[3] > 1 and x.stride(1) == 1
 
 
+def halves(x: torch.Tensor):
+    """``x.chunk(2, dim=1)`` with a constant split point: a traced graph (ONNX)
+    gets two static slices instead of a shape computation per split."""
+    c = int(x.shape[1]) // 2
+    return x[:, :c], x[:, c:]
+
+
 def concat_shuffle(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """``channel_shuffle(torch.cat((a, b), 1), groups=2)`` with one copy.
 
@@ -30,7 +37,26 @@ def concat_shuffle(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     if channels_inner(a) or channels_inner(b):
         nhwc = torch.stack((a.permute(0, 2, 3, 1), b.permute(0, 2, 3, 1)), dim=-1).flatten(-2)
         return nhwc.permute(0, 3, 1, 2)
-    return torch.stack((a, b), dim=2).flatten(1, 2)
+    c, h, w = (int(s) for s in a.shape[1:])  # constants in a traced graph; -1: dynamic batch
+    return torch.stack((a, b), dim=2).reshape(-1, 2 * c, h, w)
+
+
+def resize_to(x: torch.Tensor, size, mode: str = 'nearest', align_corners=None) -> torch.Tensor:
+    """``F.interpolate(x, size=size, ...)``, through an integer ``scale_factor``
+    when ``size`` is a whole multiple of ``x``'s size (the same values: the
+    source index of an integer upscale is the same either way).
+
+    A traced graph (ONNX) then gets a Resize with constant scales, where a
+    ``size`` argument is rebuilt at run time from the input's shape.
+    """
+    h, w = int(size[0]), int(size[1])
+    xh, xw = int(x.shape[-2]), int(x.shape[-1])
+    if (h, w) == (xh, xw):
+        return x
+    if h % xh == 0 and w % xw == 0:
+        return F.interpolate(x, scale_factor=(float(h // xh), float(w // xw)), mode=mode,
+                             align_corners=align_corners)
+    return F.interpolate(x, size=(h, w), mode=mode, align_corners=align_corners)
 
 
 def mul_nearest(x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
@@ -44,11 +70,14 @@ def mul_nearest(x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
     ah, aw = int(a.shape[-2]), int(a.shape[-1])
     if (ah, aw) == (h, w):
         return x * a
+    if torch.jit.is_tracing() and not channels_inner(x):
+        # exported graphs: runtimes have a fast nearest Resize, while a 6-D
+        # broadcast multiply is slow there (onnxruntime: ~5x)
+        return x * resize_to(a, (h, w))
     if channels_inner(x):
-        up = F.interpolate(a.contiguous(memory_format=torch.channels_last), size=(h, w), mode='nearest')
-        return x * up
+        return x * resize_to(a.contiguous(memory_format=torch.channels_last), (h, w))
     if h % ah or w % aw:
-        return x * F.interpolate(a, size=(h, w), mode='nearest')
+        return x * resize_to(a, (h, w))
     kh, kw = h // ah, w // aw
     # -1 for the batch: a traced graph (ONNX) keeps a dynamic batch axis
     out = x.reshape(-1, c, ah, kh, aw, kw) * a.reshape(-1, int(a.shape[1]), ah, 1, aw, 1)

@@ -100,6 +100,29 @@ def test_lite_hrnet_onnx_graph_has_no_adaptive_pooling(tmp_path):
     assert 'AveragePool' in ops and 'ATen' not in ops, sorted(ops)
 
 
+@pytest.mark.parametrize('name', ['lighthrnet-18', 'xhrnet-s18'])
+def test_channels_last_deploy_form_traces_to_a_static_nchw_graph(name, tmp_path):
+    """The deploy form runs channels-last, but its exported graph is traced in
+    NCHW (no layout transposes for the runtime to undo; Lite-HRNet has none at
+    all), its shapes are constants apart from the dynamic batch (no Shape
+    nodes), and the model is channels-last again afterwards."""
+    onnx = pytest.importorskip('onnx')
+    from mmpose_lite.deploy.onnx import trace_to_onnx
+    model, (w, h), _ = build_pose_model(CONFIGS[name])
+    switch_to_deploy(model)
+    assert model.backbone.run_channels_last
+    module = TensorForward(model)
+    out = tmp_path / f'{name}.onnx'
+    trace_to_onnx(module, torch.randn(1, 3, h, w), str(out))
+    ops = [n.op_type for n in onnx.load(str(out)).graph.node]
+    assert 'Shape' not in ops
+    if name == 'lighthrnet-18':
+        assert 'Transpose' not in ops
+    convs = [m.weight for m in model.backbone.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert all(wt.is_contiguous(memory_format=torch.channels_last) for wt in convs)
+    assert model.backbone.run_channels_last
+
+
 def test_onnx_export_of_a_missing_config_names_it(tmp_path):
     from mmpose_lite.deploy.onnx import export_onnx
     with pytest.raises(FileNotFoundError, match='no_such.py'):

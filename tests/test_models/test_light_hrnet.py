@@ -77,6 +77,25 @@ def test_with_cp_gives_equal_outputs_and_gradients(arch, monkeypatch):
     assert calls, 'with_cp=True never went through torch.utils.checkpoint'
 
 
+@pytest.mark.parametrize('arch', ['18', 's18', 'p18'])
+def test_channels_last_trains_like_nchw(arch):
+    """``channels_last`` (the default) changes the memory format only: the
+    weights stay channels-last through initialisation and checkpoint loading,
+    and training gives the NCHW model's outputs and gradients (in float64,
+    where other kernels' float sums differ by ~1e-12, not by the 1e-4 that
+    train-mode BatchNorm on 2x2 maps amplifies float32 rounding to)."""
+    nchw = randomize_(LightHRNet(arch=arch, out_indices=ALL_OUT, channels_last=False))
+    cl = LightHRNet(arch=arch, out_indices=ALL_OUT)
+    cl.init_weights()
+    cl.load_state_dict(nchw.state_dict())
+    assert cl.run_channels_last and not nchw.run_channels_last
+    convs = [m.weight for m in cl.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size != (1, 1)]
+    assert convs and all(w.is_contiguous(memory_format=torch.channels_last) for w in convs)
+    assert_same_outputs_and_grads(nchw.double(), cl.double(), torch.randn(2, 3, 64, 64, dtype=torch.float64))
+    with pytest.raises(TypeError, match='channels_last must be a bool'):
+        LightHRNet(arch=arch, channels_last='yes')
+
+
 def test_norm_eval_keeps_batchnorm_frozen():
     model = LightHRNet(arch='s18', norm_eval=True)
     assert model.train() is model

@@ -155,6 +155,15 @@ def test_mul_nearest_is_multiply_by_upsampled(size, layout):
     assert torch.equal(mul_nearest(_layouts(x)[layout], a), ref)
 
 
+@pytest.mark.parametrize('mode, align', [('nearest', None), ('bilinear', True), ('bilinear', False)])
+@pytest.mark.parametrize('size', [(16, 12), (32, 36), (7, 5), (20, 12)])
+def test_resize_to_equals_interpolate_to_size(size, mode, align):
+    from mmpose_lite.models.ops import resize_to
+    a = torch.rand(2, 3, 8, 6)
+    ref = F.interpolate(a, size=size, mode=mode, align_corners=align)
+    assert torch.equal(resize_to(a, size, mode=mode, align_corners=align), ref)
+
+
 @pytest.mark.parametrize('dim', ['h', 'w'])
 def test_susa_is_layout_independent(dim):
     """SUSA's channels-innermost path (channels-last x, as in the deploy form)

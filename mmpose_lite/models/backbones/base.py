@@ -1,7 +1,7 @@
 """What every preset backbone of the package shares: named presets with a
 dict override, frozen stages, ``norm_eval`` and the deploy switch."""
 import copy
-from typing import Dict, Iterator, Union
+from typing import Dict, Iterator, Optional, Union
 
 import torch
 from mmpose.models.backbones.base_backbone import BaseBackbone
@@ -22,19 +22,34 @@ class PresetBackbone(DeployMixin, BaseBackbone):
     """
     arch_zoo: Dict[str, dict] = {}
     default_arch: str = ''
-    #: Whether the deploy form runs channels-last (set where the benchmark
-    #: measured it faster on the CPU: PyTorch's depthwise/1x1 convolutions,
-    #: nearest upsampling and broadcasts are several times faster there for
-    #: the small-channel feature maps of the HR skeleton).
-    deploy_channels_last: bool = False
+    #: The memory format the backbone runs in when its ``channels_last``
+    #: argument is left as None (set where the benchmark measured
+    #: channels-last faster on the CPU, in inference and in training:
+    #: PyTorch's depthwise/1x1 convolutions, nearest upsampling and
+    #: broadcasts are several times faster there for the small-channel
+    #: feature maps of the HR skeleton).
+    default_channels_last: bool = False
+
+    def set_channels_last(self, channels_last: Optional[bool] = None) -> None:
+        """Run in channels-last (``True``) or NCHW (``False``; ``None``: the
+        class's :attr:`default_channels_last`): the weights are converted now,
+        every input in :meth:`prepare_input`. Values are the same either way
+        (up to float rounding); only the speed differs. Subclasses call it at
+        the end of ``__init__``; initialisation and checkpoint loading copy
+        into the weights in place, so the format is kept."""
+        if channels_last is None:
+            channels_last = self.default_channels_last
+        if not isinstance(channels_last, bool):
+            raise TypeError(f'{type(self).__name__}: channels_last must be a bool or None, got {channels_last!r}')
+        self.run_channels_last = channels_last
+        self.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
 
     def post_deploy(self) -> None:
         """Called by :func:`~mmpose_lite.deploy.switch_to_deploy` after the
-        exact rewrites: switch the weights (and, in :meth:`prepare_input`,
-        every input) to channels-last where the class asks for it."""
-        if self.deploy_channels_last:
+        exact rewrites (which make new, NCHW weights): put the weights back in
+        the format this backbone runs in."""
+        if getattr(self, 'run_channels_last', False):
             self.to(memory_format=torch.channels_last)
-            self.run_channels_last = True
 
     def check_input_size(self, x: torch.Tensor, why: str) -> None:
         """Raise an error naming the size and ``self.size_divisor`` (and

@@ -1,5 +1,5 @@
 """Lite-HRNet and X-HRNet: one high-resolution lightweight skeleton, presets as data."""
-from typing import Dict, Sequence, Union
+from typing import Dict, Optional, Sequence, Union
 
 import torch
 from torch import nn
@@ -73,6 +73,10 @@ class LightHRNet(PresetBackbone):
             ``frozen_stages`` transitions and stages; -1 freezes nothing.
             Default: -1.
         with_cp (bool): Activation checkpointing in every block. Default: False.
+        channels_last (bool, optional): Run (train and infer) in channels-last
+            memory format, the input included; the same values, faster on the
+            CPU (``python tools/benchmark.py --train-step``). Default: None,
+            meaning True (:attr:`default_channels_last`).
         init_cfg (dict | list[dict]): Initialization config. Default: normal
             (std 0.001) for convolutions, constant 1 for norms, as MMPose.
 
@@ -98,7 +102,7 @@ class LightHRNet(PresetBackbone):
         'p30': _preset(num_modules=(3, 8, 3), block=_PX),
     }
     default_arch = '18'
-    deploy_channels_last = True
+    default_channels_last = True
     _per_stage = ('num_modules', 'num_branches', 'num_blocks', 'num_channels')
 
     def __init__(self,
@@ -110,6 +114,7 @@ class LightHRNet(PresetBackbone):
                  norm_eval: bool = False,
                  frozen_stages: int = -1,
                  with_cp: bool = False,
+                 channels_last: Optional[bool] = None,
                  init_cfg=[
                      dict(type='Normal', std=0.001, layer=['Conv2d']),
                      dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm'])
@@ -150,6 +155,7 @@ class LightHRNet(PresetBackbone):
         #: channels of each returned feature map
         self.out_channels = [channels[i] for i in out_indices]
         self._freeze_stages()
+        self.set_channels_last(channels_last)
 
     @classmethod
     def _validate(cls, spec: dict):

@@ -7,7 +7,7 @@ from mmengine.model import BaseModule
 from torch import nn
 
 from mmpose_lite.registry import build_unit
-from ..ops import concat_shuffle
+from ..ops import concat_shuffle, halves
 from mmpose_lite.registry import BLOCKS
 from .utils import checkpointed
 
@@ -63,10 +63,10 @@ class ConditionalChannelWeightingBlock(BaseModule):
         self.spatial_weighting = nn.ModuleList([build_unit(spatial_unit, c, **host) for c in halves])
 
     def _forward(self, xs: List[torch.Tensor]) -> List[torch.Tensor]:
-        halves = [x.chunk(2, dim=1) for x in xs]
-        x2 = self.cross_resolution_weighting([h[1] for h in halves])
+        split = [halves(x) for x in xs]
+        x2 = self.cross_resolution_weighting([h[1] for h in split])
         x2 = [sw(dw(x)) for x, dw, sw in zip(x2, self.depthwise_convs, self.spatial_weighting)]
-        return [concat_shuffle(h[0], y) for h, y in zip(halves, x2)]
+        return [concat_shuffle(h[0], y) for h, y in zip(split, x2)]
 
     def forward(self, xs: List[torch.Tensor]) -> List[torch.Tensor]:
         return checkpointed(self._forward, xs, self.with_cp)

@@ -2,10 +2,11 @@
 from typing import List, Sequence
 
 import torch
-import torch.nn.functional as F
 from mmcv.cnn import DepthwiseSeparableConvModule
 from mmengine.model import BaseModule
 from torch import nn
+
+from ..ops import resize_to
 
 
 class IterativeHead(BaseModule):
@@ -36,6 +37,6 @@ class IterativeHead(BaseModule):
         ys = []
         for x, project in zip(xs[::-1], self.projects):
             if ys:
-                x = x + F.interpolate(ys[-1], size=x.shape[-2:], mode='bilinear', align_corners=True)
+                x = x + resize_to(ys[-1], x.shape[-2:], mode='bilinear', align_corners=True)
             ys.append(project(x))
         return ys[::-1]

@@ -5,7 +5,7 @@ from mmengine.model import BaseModule
 from torch import nn
 
 from mmpose_lite.registry import build_unit
-from ..ops import concat_shuffle
+from ..ops import concat_shuffle, halves
 from mmpose_lite.registry import BLOCKS
 from .utils import checkpointed
 
@@ -56,7 +56,7 @@ class ShuffleBlock(BaseModule):
             build_unit(post, half, **host))
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
-        x1, x2 = x.chunk(2, dim=1)
+        x1, x2 = halves(x)
         return concat_shuffle(x1, self.branch2(x2))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

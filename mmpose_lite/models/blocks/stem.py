@@ -4,7 +4,7 @@ from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
 from torch import nn
 
-from ..ops import concat_shuffle
+from ..ops import concat_shuffle, halves
 from .utils import checkpointed
 
 
@@ -51,7 +51,7 @@ class LiteStem(BaseModule):
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv1(x)
-        x1, x2 = x.chunk(2, dim=1)
+        x1, x2 = halves(x)
         x2 = self.linear_conv(self.depthwise_conv(self.expand_conv(x2)))
         return concat_shuffle(self.branch1(x1), x2)
 

@@ -2,11 +2,11 @@
 from typing import Optional, Sequence
 
 import torch
-import torch.nn.functional as F
 from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
 
 from mmpose_lite.registry import register_model
+from ..ops import resize_to
 
 
 @register_model
@@ -76,7 +76,6 @@ class MultiResolutionFuseNeck(BaseModule):
             raise ValueError(f'MultiResolutionFuseNeck: built for {len(self.in_channels)} inputs, got {len(xs)}')
         size = xs[0].shape[-2:]
         align = dict(align_corners=False) if self.upsample_mode == 'bilinear' else {}
-        ys = [xs[0]] + [x if x.shape[-2:] == size else F.interpolate(x, size=size, mode=self.upsample_mode, **align)
-                        for x in xs[1:]]
+        ys = [xs[0]] + [resize_to(x, size, mode=self.upsample_mode, **align) for x in xs[1:]]
         y = torch.cat(ys, dim=1)
         return (y if self.reduce is None else self.reduce(y), )

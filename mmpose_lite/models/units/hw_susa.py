@@ -3,7 +3,7 @@ import torch
 from mmengine.model import BaseModule
 
 from mmpose_lite.registry import build_unit, register_unit
-from ..ops import concat_shuffle
+from ..ops import concat_shuffle, halves
 
 
 @register_unit
@@ -42,10 +42,10 @@ class HWSUSA(BaseModule):
         self.w_unit = build_unit(dict(type='SUSA', dim='w', stripe_size=sizes[1]), half, conv_cfg=conv_cfg)
 
     def attention(self, x: torch.Tensor) -> torch.Tensor:
-        xh, xw = x.chunk(2, dim=1)
+        xh, xw = halves(x)
         return torch.cat([self.h_unit.attention(xh).expand_as(xh), self.w_unit.attention(xw).expand_as(xw)], 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        xh, xw = x.chunk(2, dim=1)
+        xh, xw = halves(x)
         yh, yw = self.h_unit(xh), self.w_unit(xw)
         return concat_shuffle(yh, yw) if self.shuffle else torch.cat((yh, yw), dim=1)
