@@ -40,6 +40,17 @@ def test_timing_and_memory_helpers():
     assert table.splitlines()[-1] == '| 1.50 | - | 2.500M |'
 
 
+def test_latency_is_timed_in_turn():
+    """Round k calls every model once (a slow spell hits all alike)."""
+    order = []
+    rows = [dict(model=m, _calls={'eager': (lambda m=m: order.append(m))}) for m in 'ab']
+    rows.append(dict(model='c', _calls={'eager': lambda: order.append('c'), 'ort': lambda: order.append('C')}))
+    zoo.time_interleaved(rows, ['eager', 'ort'], repeats=3)
+    assert order == list('abcC') * 3
+    assert all('_calls' not in r and r['eager_ms'] > 0 and '-' in r['eager_spread'] for r in rows)
+    assert 'ort_ms' in rows[2] and 'ort_ms' not in rows[0]
+
+
 @pytest.mark.timeout(600)
 def test_run_writes_table_csv_and_plot(tmp_path):
     entries = [zoo.Entry('xhrnet-s18 demo', str(SYNTH / 'td-hm_xhrnet-s18_demo_synthcoco-128x96.py'), 'mmpose_lite',

@@ -7,7 +7,9 @@ random input, with the same number of threads:
 * parameters and FLOPs: one counter for all, ``mmengine.analysis`` (it traces
   the model and counts multiply-accumulates of convolutions, linear layers,
   matrix products and einsums; element-wise ops are not counted);
-* CPU latency at batch 1 (median after warm-up, with the p25-p75 spread) in
+* CPU latency at batch 1 (median after warm-up, with the p25-p75 spread;
+  the models are timed in turn, one call each per round, see
+  :func:`time_interleaved`) in
   each runtime asked for: PyTorch eager, ``torch.compile``, onnxruntime;
 * CPU throughput at batch 32 (eager) and the peak memory of that batch;
 * the same on CUDA when a GPU is present (batch 1 latency, batch 64
@@ -37,7 +39,7 @@ import torch
 from mmpose_lite.deploy.onnx import trace_to_onnx
 from .timing import format_table, peak_mib, time_ms
 
-__all__ = ['Entry', 'ENTRIES', 'QUICK', 'zoo_ap', 'measure', 'run', 'main']
+__all__ = ['Entry', 'ENTRIES', 'QUICK', 'zoo_ap', 'measure', 'time_interleaved', 'run', 'main']
 
 REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 _OURS = osp.join(REPO, 'configs', 'body_2d_keypoint', 'topdown_heatmap', 'coco')
@@ -226,7 +228,10 @@ def _train_step(config: str, batch: int, repeats: int, best_layout: bool = False
 
 def measure(entry: Entry, runtimes: Sequence[str] = ('eager', ), repeats: int = 20, batch: int = 32,
             train_repeats: int = 0, gpu: bool = False, progress=None) -> Dict:
-    """Measure one entry; a failing runtime gives an ``error`` note, not an exception."""
+    """Measure one entry; a failing runtime gives an ``error`` note, not an exception.
+
+    The batch-1 latency callables (warmed up) are left in ``row['_calls']``
+    for :func:`time_interleaved`, which times all models' calls in turn."""
     from mmpose_lite.deploy import switch_to_deploy
     from mmpose_lite.deploy.model import TensorForward, build_pose_model
 
@@ -271,9 +276,9 @@ def measure(entry: Entry, runtimes: Sequence[str] = ('eager', ), repeats: int = 
                                              'output_size); exported with fixed avg pooling (same values)')
                 else:
                     raise ValueError(f'unknown runtime {rt!r}; valid: {RUNTIMES}')
-                t = time_ms(fn, repeats=repeats, warmup=3)
-                row[f'{rt}_ms'] = t['median']
-                row[f'{rt}_spread'] = f"{t['p25']:.1f}-{t['p75']:.1f}"
+                for _ in range(3):  # warm-up
+                    fn()
+                row.setdefault('_calls', {})[rt] = fn
             except Exception as e:  # noqa: BLE001 - one failing runtime must not end the run
                 row['errors'].append(f'{rt}: {type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ""}')
         if batch:
@@ -290,6 +295,31 @@ def measure(entry: Entry, runtimes: Sequence[str] = ('eager', ), repeats: int = 
         t, row['train_layout'] = _train_step(entry.config, batch, train_repeats, best_layout=entry.source == 'mmpose')
         row['train_step_ms'] = t['median']
     return row
+
+
+def time_interleaved(rows: List[Dict], runtimes: Sequence[str], repeats: int, progress=None) -> None:
+    """Batch-1 latency of every row's ``_calls``, timed in turn: round ``k``
+    calls each model once, so that a slow spell of a shared machine (CPU
+    steal on a VM, a busy neighbour) hits every model alike instead of the
+    one that happened to be measured then. Fills ``{rt}_ms`` (median) and
+    ``{rt}_spread`` (p25-p75) and drops ``_calls``."""
+    import statistics
+    times = {(i, rt): [] for i, r in enumerate(rows) for rt in r.get('_calls', {})}
+    for k in range(max(1, repeats)):
+        if progress is not None:
+            progress.set_postfix_str(f'batch-1 latency, round {k + 1}/{repeats}')
+        for rt in runtimes:
+            for i, r in enumerate(rows):
+                fn = r.get('_calls', {}).get(rt)
+                if fn is not None:
+                    with torch.no_grad():
+                        times[(i, rt)].append(time_ms(fn, repeats=1, warmup=0)['median'])
+    for (i, rt), ts in times.items():
+        q = statistics.quantiles(ts, n=4) if len(ts) > 1 else ts * 3
+        rows[i][f'{rt}_ms'] = statistics.median(ts)
+        rows[i][f'{rt}_spread'] = f'{q[0]:.1f}-{q[2]:.1f}'
+    for r in rows:
+        r.pop('_calls', None)
 
 
 def _runs_channels_last(model: torch.nn.Module) -> bool:
@@ -313,6 +343,9 @@ def _best_layout(module: torch.nn.Module, x: torch.Tensor, repeats: int, call=No
 
 def _measure_cuda(module: torch.nn.Module, h: int, w: int, repeats: int, batch: int = 64) -> Dict:
     dev = 'cuda'
+    convs = [p for p in module.parameters() if p.dim() == 4]
+    cpu_format = torch.channels_last if convs and convs[0].is_contiguous(
+        memory_format=torch.channels_last) and not convs[0].is_contiguous() else torch.contiguous_format
     m = module.to(dev).to(memory_format=torch.channels_last)
     x1 = torch.randn(1, 3, h, w, device=dev).to(memory_format=torch.channels_last)
     xb = torch.randn(batch, 3, h, w, device=dev).to(memory_format=torch.channels_last)
@@ -322,7 +355,7 @@ def _measure_cuda(module: torch.nn.Module, h: int, w: int, repeats: int, batch: 
         t = time_ms(lambda: m(xb), repeats=repeats, warmup=5, device=dev)
         out['gpu_peak_mib'] = peak_mib(lambda: m(xb), dev)
     out['gpu_throughput'] = batch / (t['median'] / 1e3)
-    module.to('cpu').to(memory_format=torch.contiguous_format)
+    module.to('cpu').to(memory_format=cpu_format)  # back as the CPU runs measured it
     return out
 
 
@@ -424,6 +457,7 @@ def run(entries: Sequence[Entry], runtimes: Sequence[str] = ('eager', 'ort'), re
         except Exception as e:  # noqa: BLE001
             rows.append(dict(model=entry.name, source=entry.source, config=osp.basename(entry.config),
                              errors=[f'build: {type(e).__name__}: {e}']))
+    time_interleaved(rows, runtimes, repeats, progress=bar)
     _add_ap_and_speedups(rows, entries, runtimes)
     cols, headers = _columns(rows, runtimes, batch)
     table = format_table(rows, cols, headers)

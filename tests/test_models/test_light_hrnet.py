@@ -1,9 +1,6 @@
-import copy
-
 import pytest
 import torch
 from mmpose.models.backbones import LiteHRNet
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmpose_lite.models import LightHRNet, XHRNet
 from mmpose_lite.models.blocks import utils as block_utils
@@ -96,16 +93,6 @@ def test_channels_last_trains_like_nchw(arch):
         LightHRNet(arch=arch, channels_last='yes')
 
 
-def test_norm_eval_keeps_batchnorm_frozen():
-    model = LightHRNet(arch='s18', norm_eval=True)
-    assert model.train() is model
-    bns = [m for m in model.modules() if isinstance(m, _BatchNorm)]
-    assert bns and not any(m.training for m in bns)
-    before = copy.deepcopy(bns[0].running_mean)
-    model(torch.randn(2, 3, 64, 64))
-    torch.testing.assert_close(bns[0].running_mean, before)
-
-
 @pytest.mark.parametrize('frozen', [0, 1, 3])
 def test_frozen_stages(frozen):
     model = LightHRNet(arch='18', frozen_stages=frozen)
@@ -130,21 +117,13 @@ def test_no_input_size_cap_for_susa():
             assert model(torch.rand(1, 3, h, w))[0].shape == (1, 40, h // 4, w // 4)
 
 
-def test_arch_dict_override_and_presets_untouched():
-    zoo = copy.deepcopy(LightHRNet.arch_zoo)
+def test_arch_dict_override():
     model = LightHRNet(arch=dict(base='s18', num_modules=(1, 1, 1), block=dict(type='ShuffleBlock',
                                                                                  pre=dict(type='HWSUSA'))))
     assert len(model.stage1) == 1 and model.arch['block']['pre']['type'] == 'HWSUSA'
-    model.arch['num_channels'] = None
-    assert LightHRNet.arch_zoo == zoo
-    full = copy.deepcopy(LightHRNet.arch_zoo['18'])
-    assert n_params(LightHRNet(arch=full)) == n_params(LightHRNet(arch='18'))
 
 
 @pytest.mark.parametrize('kwargs, error, match', [
-    (dict(arch='19'), KeyError, r"unknown arch '19'; valid presets: \['18', '30', 'naive-18'"),
-    (dict(arch=dict(num_modules=(1, ))), KeyError, 'misses'),
-    (dict(arch=dict(base='18', num_moduls=(1, 1, 1))), KeyError, "unknown arch keys \\['num_moduls'\\]"),
     (dict(arch=dict(base='18', num_modules=(2, 4))), ValueError, 'num_modules has 2'),
     (dict(arch=dict(base='18', num_channels=((40, 80), (40, 80, 160), (40, 80, 160)))), ValueError,
      'num_branches=4 but 3'),
@@ -152,7 +131,6 @@ def test_arch_dict_override_and_presets_untouched():
      'positive and even'),
     (dict(arch=dict(base='18', fuse_mode='avg')), ValueError, 'fuse_mode'),
     (dict(arch=dict(base='18', block=dict(type='Nope'))), KeyError, 'valid types'),
-    (dict(arch=5), TypeError, 'preset name or a dict'),
     (dict(frozen_stages=4), ValueError, 'frozen_stages'),
     (dict(out_indices=(4, )), ValueError, 'out_indices'),
 ])

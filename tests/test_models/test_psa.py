@@ -14,7 +14,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 import mmpose_lite  # noqa: F401  (registers every unit)
 from mmpose_lite.models import AttentionHRNet, AttentionNeck, AttentionResNet, LightHRNet
 from mmpose_lite.models.blocks import UnitBasicBlock, UnitBottleneck
-from mmpose_lite.models.units import PSA, AttentionUnit, CrossResolutionUnit, PSAChannel, PSASpatial
+from mmpose_lite.models.units import PSA, AttentionUnit, CrossResolutionUnit, PSAChannel
 from mmpose_lite.registry import UNITS, build_unit
 
 from ..conftest import assert_same_outputs_and_grads

@@ -1,6 +1,4 @@
 """Slide attention (unit, deploy merge, references) and the SlidePoseNet backbone."""
-import copy
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -299,17 +297,6 @@ def test_backbone_with_cp_gives_equal_outputs_and_gradients(monkeypatch):
     assert len(calls) == 4, 'with_cp=True must checkpoint every block'
 
 
-def test_backbone_norm_eval():
-    model = SlidePoseNet(arch=SMALL, norm_eval=True)
-    assert model.train() is model
-    bns = [m for m in model.modules() if isinstance(m, _BatchNorm)]
-    assert bns and not any(m.training for m in bns)
-    before = copy.deepcopy(bns[-1].running_mean)
-    model(torch.randn(2, 3, 64, 64))
-    torch.testing.assert_close(bns[-1].running_mean, before)
-    assert any(m.training for m in SlidePoseNet(arch=SMALL).train().modules() if isinstance(m, _BatchNorm))
-
-
 @pytest.mark.parametrize('frozen', [0, 2, 4])
 def test_backbone_frozen_stages(frozen):
     model = SlidePoseNet(arch=SMALL, frozen_stages=frozen)
@@ -357,25 +344,16 @@ def test_token_mixer_block_deploy_keeps_norm_without_pointwise_conv():
     assert (out - ref).abs().max().item() <= 1e-5
 
 
-def test_backbone_arch_override_and_presets_untouched():
-    zoo = copy.deepcopy(SlidePoseNet.arch_zoo)
+def test_backbone_arch_override():
     model = SlidePoseNet(arch=dict(base='light', depths=(1, 2, 1, 0),
                                    mixers=[dict(type='SlideAttention', kernel_size=5)] * 2 +
                                    [dict(type='SUSA', dim='h'), dict(type='GlobalSelfAttention')]))
     assert len(model.stage1) == 3 and len(model.stage3) == 1  # downsampling + blocks; downsampling only
     assert len(model.stage0) == 1 and model.stage0[0].mixer.kernel_size == 5 and type(model.stage2[1].mixer).__name__ == 'SUSA'
     assert model(torch.rand(1, 3, 64, 32))[3].shape == (1, 256, 2, 1)
-    model.arch['widths'] = None
-    assert SlidePoseNet.arch_zoo == zoo
-    full = copy.deepcopy(SlidePoseNet.arch_zoo['light'])
-    assert sum(p.numel() for p in SlidePoseNet(arch=full).parameters()) == \
-        sum(p.numel() for p in SlidePoseNet(arch='light').parameters())
 
 
 @pytest.mark.parametrize('kwargs, error, match', [
-    (dict(arch='tiny'), KeyError, r"unknown arch 'tiny'; valid presets: \['base', 'light'\]"),
-    (dict(arch=dict(widths=(8, 8, 8, 8))), KeyError, 'misses'),
-    (dict(arch=dict(base='light', width=(8, 8, 8, 8))), KeyError, r"unknown arch keys \['width'\]"),
     (dict(arch=dict(base='light', depths=(1, 1, 1))), ValueError, 'depths needs 4 entries'),
     (dict(arch=dict(base='light', widths=(32, 0, 64, 64))), ValueError, 'positive ints'),
     (dict(arch=dict(base='light', mlp_ratio=0)), ValueError, 'mlp_ratio'),
