@@ -41,12 +41,13 @@ def test_timing_and_memory_helpers():
 
 
 def test_latency_is_timed_in_turn():
-    """Round k calls every model once (a slow spell hits all alike)."""
+    """Per runtime, round k calls every model in turn (1 untimed + block
+    timed calls), so a slow spell hits all alike."""
     order = []
     rows = [dict(model=m, _calls={'eager': (lambda m=m: order.append(m))}) for m in 'ab']
     rows.append(dict(model='c', _calls={'eager': lambda: order.append('c'), 'ort': lambda: order.append('C')}))
-    zoo.time_interleaved(rows, ['eager', 'ort'], repeats=3)
-    assert order == list('abcC') * 3
+    zoo.time_interleaved(rows, ['eager', 'ort'], repeats=5, block=2)
+    assert ''.join(order) == 'aaabbbccc' * 2 + 'aabbcc' + 'CCC' * 2 + 'CC'
     assert all('_calls' not in r and r['eager_ms'] > 0 and '-' in r['eager_spread'] for r in rows)
     assert 'ort_ms' in rows[2] and 'ort_ms' not in rows[0]
 

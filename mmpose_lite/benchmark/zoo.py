@@ -8,7 +8,7 @@ random input, with the same number of threads:
   the model and counts multiply-accumulates of convolutions, linear layers,
   matrix products and einsums; element-wise ops are not counted);
 * CPU latency at batch 1 (median after warm-up, with the p25-p75 spread;
-  the models are timed in turn, one call each per round, see
+  the models are timed in turn, a few calls each per round, see
   :func:`time_interleaved`) in
   each runtime asked for: PyTorch eager, ``torch.compile``, onnxruntime;
 * CPU throughput at batch 32 (eager) and the peak memory of that batch;
@@ -297,23 +297,33 @@ def measure(entry: Entry, runtimes: Sequence[str] = ('eager', ), repeats: int = 
     return row
 
 
-def time_interleaved(rows: List[Dict], runtimes: Sequence[str], repeats: int, progress=None) -> None:
-    """Batch-1 latency of every row's ``_calls``, timed in turn: round ``k``
-    calls each model once, so that a slow spell of a shared machine (CPU
-    steal on a VM, a busy neighbour) hits every model alike instead of the
-    one that happened to be measured then. Fills ``{rt}_ms`` (median) and
-    ``{rt}_spread`` (p25-p75) and drops ``_calls``."""
+def time_interleaved(rows: List[Dict], runtimes: Sequence[str], repeats: int, block: int = 5,
+                     progress=None) -> None:
+    """Batch-1 latency of every row's ``_calls``, the models timed in turn.
+
+    For each runtime, round ``k`` runs every model for ``block`` timed calls
+    after one untimed call, so that a slow spell of a shared machine (CPU
+    steal on a VM) hits every model alike instead of the one measured then,
+    while each model still runs back to back (the untimed call absorbs the
+    switch: an onnxruntime session's idle threads spin for a while after a
+    run and would slow the next session's first call). Fills ``{rt}_ms``
+    (median of ``repeats`` calls) and ``{rt}_spread`` (p25-p75), drops
+    ``_calls``."""
     import statistics
-    times = {(i, rt): [] for i, r in enumerate(rows) for rt in r.get('_calls', {})}
-    for k in range(max(1, repeats)):
-        if progress is not None:
-            progress.set_postfix_str(f'batch-1 latency, round {k + 1}/{repeats}')
-        for rt in runtimes:
-            for i, r in enumerate(rows):
-                fn = r.get('_calls', {}).get(rt)
-                if fn is not None:
-                    with torch.no_grad():
-                        times[(i, rt)].append(time_ms(fn, repeats=1, warmup=0)['median'])
+    times = {}
+    rounds = max(1, -(-repeats // block))
+    for rt in runtimes:
+        calls = [(i, r['_calls'][rt]) for i, r in enumerate(rows) if rt in r.get('_calls', {})]
+        for k in range(rounds):
+            if progress is not None:
+                progress.set_postfix_str(f'{rt} batch-1 latency, round {k + 1}/{rounds}')
+            for i, fn in calls:
+                with torch.no_grad():
+                    fn()
+                    n = min(block, repeats - k * block)
+                    if n > 0:
+                        times.setdefault((i, rt), []).extend(
+                            time_ms(fn, repeats=1, warmup=0)['median'] for _ in range(n))
     for (i, rt), ts in times.items():
         q = statistics.quantiles(ts, n=4) if len(ts) > 1 else ts * 3
         rows[i][f'{rt}_ms'] = statistics.median(ts)
