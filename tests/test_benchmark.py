@@ -71,3 +71,18 @@ def test_run_writes_table_csv_and_plot(tmp_path):
         assert [r['model'] for r in csv.DictReader(f)] == ['xhrnet-s18 demo', 'hourglass demo']
     assert '| xhrnet-s18 demo |' in (tmp_path / 'benchmark.md').read_text()
     assert (tmp_path / 'benchmark.png').stat().st_size > 1000
+
+
+@pytest.mark.parametrize('runtime, conv', [('eager', 'aten::mkldnn_convolution'), ('ort', 'Conv')])
+def test_profile_counts_operators_per_forward(runtime, conv):
+    """tools/profile_model.py: per operator type, ms and calls per forward."""
+    pytest.importorskip('onnxruntime')
+    from mmpose_lite.benchmark.profile import op_times
+    entry = zoo.Entry('hourglass demo', str(SYNTH / 'td-hm_stacked-hourglass-tiny_demo_synthcoco-128x96.py'),
+                      'mmpose_lite')
+    times = op_times(entry, runtime, runs=2)
+    calls = {op: c for op, (_, c) in times.items()}
+    # the tiny hourglass has dozens of convolutions per forward, every forward the same
+    convs = sum(c for op, c in calls.items() if op.startswith(conv) or op == 'aten::_slow_conv2d_forward')
+    assert convs >= 20, calls
+    assert all(t >= 0 for t, _ in times.values()) and sum(t for t, _ in times.values()) > 0

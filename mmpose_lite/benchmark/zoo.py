@@ -190,18 +190,38 @@ def _quiet_stdout():
         os.close(saved)
 
 
-def _ort_session(module: torch.nn.Module, x: torch.Tensor, threads: int, workaround: bool = False):
+def ort_session(module: torch.nn.Module, x: torch.Tensor, threads: int, workaround: bool = False,
+                profile_prefix: Optional[str] = None):
+    """An onnxruntime CPU session of ``module`` traced on ``x`` (``threads``
+    intra-op threads; ``workaround``: MMPose's adaptive pooling exported as
+    fixed pooling; ``profile_prefix``: onnxruntime's per-node profiling on)."""
     import onnxruntime as ort
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
+    if profile_prefix:
+        opts.enable_profiling = True
+        opts.profile_file_prefix = profile_prefix
     with tempfile.TemporaryDirectory(prefix='mmpose_lite_bench_') as tmp:  # the session keeps its own copy
         path = osp.join(tmp, 'model.onnx')
         (_export_with_fixed_pooling if workaround else trace_to_onnx)(module, x, path)
-        sess = ort.InferenceSession(path, opts, providers=['CPUExecutionProvider'])
-    name = sess.get_inputs()[0].name
-    feed = {name: x.numpy()}
-    return lambda: sess.run(None, feed)
+        return ort.InferenceSession(path, opts, providers=['CPUExecutionProvider'])
+
+
+def ort_session_for(entry: Entry, module: torch.nn.Module, x: torch.Tensor, threads: int,
+                    profile_prefix: Optional[str] = None):
+    """:func:`ort_session` for a benchmark entry: a model-zoo model whose plain
+    export fails on adaptive pooling is exported with fixed pooling instead.
+    Returns the session and a note (or None)."""
+    try:
+        with _quiet_stdout():
+            return ort_session(module, x, threads, profile_prefix=profile_prefix), None
+    except Exception as e:  # noqa: BLE001
+        if entry.source != 'mmpose' or 'adaptive' not in str(e):
+            raise
+    note = ('ort: plain export fails (adaptive pooling with a non-constant output_size); exported with fixed '
+            'avg pooling (same values)')
+    return ort_session(module, x, threads, workaround=True, profile_prefix=profile_prefix), note
 
 
 def _train_step(config: str, batch: int, repeats: int, best_layout: bool = False):
@@ -265,15 +285,11 @@ def measure(entry: Entry, runtimes: Sequence[str] = ('eager', ), repeats: int = 
                     compiled(x1)  # compile outside the timed region
                     fn = lambda: compiled(x1)  # noqa: E731
                 elif rt == 'ort':
-                    try:
-                        with _quiet_stdout():
-                            fn = _ort_session(module, x1, threads)
-                    except Exception as e:  # noqa: BLE001
-                        if entry.source != 'mmpose' or 'adaptive' not in str(e):
-                            raise
-                        fn = _ort_session(module, x1, threads, workaround=True)
-                        row['errors'].append('ort: plain export fails (adaptive pooling with a non-constant '
-                                             'output_size); exported with fixed avg pooling (same values)')
+                    sess, note = ort_session_for(entry, module, x1, threads)
+                    if note:
+                        row['errors'].append(note)
+                    feed = {sess.get_inputs()[0].name: x1.numpy()}
+                    fn = lambda: sess.run(None, feed)  # noqa: E731
                 else:
                     raise ValueError(f'unknown runtime {rt!r}; valid: {RUNTIMES}')
                 for _ in range(3):  # warm-up
