@@ -112,9 +112,11 @@ def fuse_branches(fuse_layers: nn.ModuleList, xs: List[torch.Tensor], relu: nn.M
     out = []
     for i, row in enumerate(fuse_layers):
         terms = [x if layer is None else layer(x) for x, layer in zip(src, row)]
-        y = sum(terms[1:], terms[0])
+        y = terms[0] + terms[1]  # a new tensor: the other terms accumulate into it in place
+        for t in terms[2:]:
+            y.add_(t)
         if mode == 'litehrnet':
-            y = y + terms[0]
+            y.add_(terms[0])
             if i == 0:
                 src[0] = y
         out.append(relu(y))

@@ -8,6 +8,7 @@ from functools import lru_cache
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from mmcv.cnn import ConvModule
 
 from mmpose_lite.registry import register_unit
@@ -101,9 +102,11 @@ class SUSA(AttentionUnit):
         conv = module.conv
         if type(conv) is not nn.Conv2d:
             return module(t.permute(0, 2, 1).unsqueeze(-1)).squeeze(-1).permute(0, 2, 1)
-        weight = conv.weight.view(self.channels) if depthwise else conv.weight.view(self.channels, self.channels)
-        out = t * weight if depthwise else torch.matmul(t, weight.t())
-        return out if conv.bias is None else out + conv.bias
+        # one kernel each where there is a bias (addcmul, linear's addmm)
+        if not depthwise:
+            return F.linear(t, conv.weight.view(self.channels, self.channels), conv.bias)
+        weight = conv.weight.view(self.channels)
+        return t * weight if conv.bias is None else torch.addcmul(conv.bias, t, weight)
 
     def attention(self, x: torch.Tensor) -> torch.Tensor:
         # The stripe pooling and the context are matrix products (or, on a
