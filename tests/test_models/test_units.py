@@ -164,6 +164,19 @@ def test_resize_to_equals_interpolate_to_size(size, mode, align):
     assert torch.equal(resize_to(a, size, mode=mode, align_corners=align), ref)
 
 
+def test_susa_deploy_keeps_its_mean_weights_per_length_and_dtype():
+    from mmpose_lite.models.units import SUSA
+    unit = SUSA(8, dim='h', stripe_size=12).eval()
+    unit.stripe_weight.data.uniform_(0.5, 1.5)
+    assert unit.mean_weights(6) is not unit.mean_weights(6)  # trained form: recomputed (autograd sees it)
+    unit.switch_to_deploy()
+    g = unit.mean_weights(6)
+    assert g is unit.mean_weights(6) and not g.requires_grad
+    torch.testing.assert_close(g, unit.stripe(6) / 6)
+    unit.double()
+    assert unit.mean_weights(6).dtype == torch.float64  # a new entry, not the float32 one
+
+
 @pytest.mark.parametrize('dim', ['h', 'w'])
 def test_susa_is_layout_independent(dim):
     """SUSA's channels-innermost path (channels-last x, as in the deploy form)

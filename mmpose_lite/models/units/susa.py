@@ -93,6 +93,25 @@ class SUSA(AttentionUnit):
         m = stripe_resampling(size, length).to(self.stripe_weight)
         return torch.mv(m, self.stripe_weight)
 
+    def mean_weights(self, length: int) -> torch.Tensor:
+        """``stripe(length) / length``: the weights of the stripe-weighted
+        mean along the attended axis. Constant once deployed, so the deploy
+        form keeps them per length (and device) instead of recomputing them
+        in every call."""
+        cache = getattr(self, '_mean_weights', None)
+        key = (int(length), self.stripe_weight.device, self.stripe_weight.dtype)
+        if cache is not None and key in cache:
+            return cache[key]
+        g = self.stripe(length) / length
+        if cache is not None:
+            g = cache[key] = g.detach()
+        return g
+
+    def switch_to_deploy(self, test_cfg=None) -> None:
+        """Inference only from here: the stripe weights are final, so
+        :meth:`mean_weights` may keep what it computes."""
+        self._mean_weights = {}
+
     def _pointwise(self, module: ConvModule, t: torch.Tensor, depthwise: bool) -> torch.Tensor:
         """A 1x1 ``ConvModule`` (no norm, no activation) applied to ``t`` of
         shape ``(N, L, C)``, channels last. With plain ``Conv2d`` layers this
@@ -120,23 +139,23 @@ class SUSA(AttentionUnit):
         inner = channels_inner(x)
         xl = x.permute(0, 2, 3, 1) if inner else None  # n,h,w,c
         if self.dim == 'h':
-            g = self.stripe(h)
+            g = self.mean_weights(h)
             if inner:  # weighted mean over H, softmax along W, context per row
                 pooled = torch.matmul(g.view(1, 1, h), xl.reshape(-1, h, w * c)).view(-1, w, c)
             else:
                 pooled = torch.matmul(g.view(1, h), x).view(-1, c, w).transpose(1, 2)
-            query = self._pointwise(self.mean_conv, pooled / h, depthwise=True).softmax(dim=1)  # n,w,c
+            query = self._pointwise(self.mean_conv, pooled, depthwise=True).softmax(dim=1)  # n,w,c
             if inner:
                 context = (xl * query.unsqueeze(1)).sum(dim=2)  # n,h,c
             else:
                 context = torch.matmul(x, query.transpose(1, 2).unsqueeze(-1)).view(-1, c, h).transpose(1, 2)
         else:
-            g = self.stripe(w)
+            g = self.mean_weights(w)
             if inner:  # weighted mean over W, softmax along H, context per column
                 pooled = torch.matmul(g.view(1, w), xl.reshape(-1, w, c)).view(-1, h, c)
             else:
                 pooled = torch.matmul(x, g.view(w, 1)).view(-1, c, h).transpose(1, 2)
-            query = self._pointwise(self.mean_conv, pooled / w, depthwise=True).softmax(dim=1)  # n,h,c
+            query = self._pointwise(self.mean_conv, pooled, depthwise=True).softmax(dim=1)  # n,h,c
             if inner:
                 context = (xl * query.unsqueeze(2)).sum(dim=1)  # n,w,c
             else:
