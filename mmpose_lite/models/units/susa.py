@@ -112,54 +112,57 @@ class SUSA(AttentionUnit):
         :meth:`mean_weights` may keep what it computes."""
         self._mean_weights = {}
 
-    def _pointwise(self, module: ConvModule, t: torch.Tensor, depthwise: bool) -> torch.Tensor:
+    def _pointwise(self, module: ConvModule, t: torch.Tensor, depthwise: bool,
+                   channels_first: bool = False) -> torch.Tensor:
         """A 1x1 ``ConvModule`` (no norm, no activation) applied to ``t`` of
-        shape ``(N, L, C)``, channels last. With plain ``Conv2d`` layers this
-        is a per-channel affine map (depthwise) or a matrix product: the same
-        arithmetic as the convolution on a ``(N, C, L, 1)`` map, without a
+        shape ``(N, L, C)`` (or ``(N, C, L)`` with ``channels_first``, for the
+        depthwise one). With plain ``Conv2d`` layers this is a per-channel
+        affine map (depthwise) or a matrix product: the same arithmetic as the
+        convolution on a ``(N, C, L, 1)`` map, in one kernel and without a
         oneDNN call per tiny tensor. Other ``conv_cfg`` layers run as given."""
         conv = module.conv
         if type(conv) is not nn.Conv2d:
+            if channels_first:
+                return module(t.unsqueeze(-1)).squeeze(-1)
             return module(t.permute(0, 2, 1).unsqueeze(-1)).squeeze(-1).permute(0, 2, 1)
-        # one kernel each where there is a bias (addcmul, linear's addmm)
         if not depthwise:
             return F.linear(t, conv.weight.view(self.channels, self.channels), conv.bias)
-        weight = conv.weight.view(self.channels)
-        return t * weight if conv.bias is None else torch.addcmul(conv.bias, t, weight)
+        shape = (self.channels, 1) if channels_first else (self.channels, )
+        weight = conv.weight.view(shape)
+        return t * weight if conv.bias is None else torch.addcmul(conv.bias.view(shape), t, weight)
 
     def attention(self, x: torch.Tensor) -> torch.Tensor:
         # The stripe pooling and the context are matrix products (or, on a
-        # channels-last x, products over its contiguous (H, W*C) rows); all
-        # the rest works on (N, L, C) tensors, L the kept axis, channels
-        # innermost, so the 1x1 convolutions are matrix products, the
-        # LayerNorm needs no permute, and the attention broadcasts fast
-        # against a channels-last x.
+        # channels-last x, products over its contiguous (H, W*C) rows). On
+        # NCHW the query stays (N, C, L') (softmax along the last axis, no
+        # transposes); on channels-last it is (N, L', C), channels innermost
+        # like x. The context and the attention are (N, L, C), L the kept
+        # axis, so the 1x1 convolution is a matrix product and the LayerNorm
+        # needs no permute.
         # -1 for the batch everywhere: a traced graph (ONNX) keeps a dynamic batch
         c, h, w = (int(s) for s in x.shape[1:])
         inner = channels_inner(x)
         xl = x.permute(0, 2, 3, 1) if inner else None  # n,h,w,c
-        if self.dim == 'h':
+        if self.dim == 'h':  # weighted mean over H, softmax along W, context per row
             g = self.mean_weights(h)
-            if inner:  # weighted mean over H, softmax along W, context per row
-                pooled = torch.matmul(g.view(1, 1, h), xl.reshape(-1, h, w * c)).view(-1, w, c)
-            else:
-                pooled = torch.matmul(g.view(1, h), x).view(-1, c, w).transpose(1, 2)
-            query = self._pointwise(self.mean_conv, pooled, depthwise=True).softmax(dim=1)  # n,w,c
             if inner:
+                pooled = torch.matmul(g.view(1, 1, h), xl.reshape(-1, h, w * c)).view(-1, w, c)
+                query = self._pointwise(self.mean_conv, pooled, depthwise=True).softmax(dim=1)  # n,w,c
                 context = (xl * query.unsqueeze(1)).sum(dim=2)  # n,h,c
             else:
-                context = torch.matmul(x, query.transpose(1, 2).unsqueeze(-1)).view(-1, c, h).transpose(1, 2)
-        else:
+                pooled = torch.matmul(g.view(1, h), x).view(-1, c, w)
+                query = self._pointwise(self.mean_conv, pooled, True, channels_first=True).softmax(-1)  # n,c,w
+                context = torch.matmul(x, query.unsqueeze(-1)).view(-1, c, h).transpose(1, 2)
+        else:  # weighted mean over W, softmax along H, context per column
             g = self.mean_weights(w)
-            if inner:  # weighted mean over W, softmax along H, context per column
-                pooled = torch.matmul(g.view(1, w), xl.reshape(-1, w, c)).view(-1, h, c)
-            else:
-                pooled = torch.matmul(x, g.view(w, 1)).view(-1, c, h).transpose(1, 2)
-            query = self._pointwise(self.mean_conv, pooled, depthwise=True).softmax(dim=1)  # n,h,c
             if inner:
+                pooled = torch.matmul(g.view(1, w), xl.reshape(-1, w, c)).view(-1, h, c)
+                query = self._pointwise(self.mean_conv, pooled, depthwise=True).softmax(dim=1)  # n,h,c
                 context = (xl * query.unsqueeze(2)).sum(dim=1)  # n,w,c
             else:
-                context = torch.matmul(query.transpose(1, 2).unsqueeze(2), x).view(-1, c, w).transpose(1, 2)
+                pooled = torch.matmul(x, g.view(w, 1)).view(-1, c, h)
+                query = self._pointwise(self.mean_conv, pooled, True, channels_first=True).softmax(-1)  # n,c,h
+                context = torch.matmul(query.unsqueeze(2), x).view(-1, c, w).transpose(1, 2)
         a = self.ln(self._pointwise(self.conv, context, depthwise=False)).sigmoid()  # n,L,c
         return a.transpose(1, 2).unsqueeze(-1) if self.dim == 'h' else a.transpose(1, 2).unsqueeze(2)
 
