@@ -158,14 +158,12 @@ def _export_with_fixed_pooling(module: torch.nn.Module, x: torch.Tensor, path: s
     pooling, since output_size is not constant"). Used for MMPose's models
     only, so that they get an onnxruntime row at all."""
     import torch.nn.functional as F
+
+    from mmpose_lite.models.ops import pool_to
     original = F.adaptive_avg_pool2d
 
     def fixed(input, output_size):
-        h, w = int(input.shape[-2]), int(input.shape[-1])
-        oh, ow = (output_size, output_size) if isinstance(output_size, int) else (int(s) for s in output_size)
-        if h % oh == 0 and w % ow == 0:
-            return F.avg_pool2d(input, (h // oh, w // ow), (h // oh, w // ow))
-        return original(input, (oh, ow))
+        return pool_to(input, (output_size, output_size) if isinstance(output_size, int) else output_size)
 
     F.adaptive_avg_pool2d = fixed
     try:

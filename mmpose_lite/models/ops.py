@@ -59,6 +59,29 @@ def resize_to(x: torch.Tensor, size, mode: str = 'nearest', align_corners=None) 
     return F.interpolate(x, size=(h, w), mode=mode, align_corners=align_corners)
 
 
+#: Bound at import: the benchmark's ONNX workaround for MMPose's ``LiteHRNet``
+#: patches ``F.adaptive_avg_pool2d`` with :func:`pool_to`, whose fallback must
+#: stay the real one.
+_adaptive_avg_pool2d = F.adaptive_avg_pool2d
+
+
+def pool_to(x: torch.Tensor, size) -> torch.Tensor:
+    """``F.adaptive_avg_pool2d(x, size)``, as a fixed-kernel ``avg_pool2d``
+    when ``x``'s size is a whole multiple of ``size`` (the same values).
+
+    Python-int sizes: a traced graph (ONNX) gets a constant kernel, where
+    adaptive pooling to a traced size does not export.
+    """
+    h, w = int(x.shape[-2]), int(x.shape[-1])
+    size = (int(size[0]), int(size[1]))
+    if (h, w) == size:
+        return x
+    if h % size[0] == 0 and w % size[1] == 0:
+        k = (h // size[0], w // size[1])
+        return F.avg_pool2d(x, kernel_size=k, stride=k)
+    return _adaptive_avg_pool2d(x, size)
+
+
 def mul_nearest(x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
     """``x * interpolate(a, size=x.shape[-2:], mode='nearest')``.
 
@@ -70,15 +93,13 @@ def mul_nearest(x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
     ah, aw = int(a.shape[-2]), int(a.shape[-1])
     if (ah, aw) == (h, w):
         return x * a
-    if torch.jit.is_tracing() and not channels_inner(x):
-        # exported graphs: runtimes have a fast nearest Resize, while a 6-D
-        # broadcast multiply is slow there (onnxruntime: ~5x)
-        return x * resize_to(a, (h, w))
     if channels_inner(x):
         return x * resize_to(a.contiguous(memory_format=torch.channels_last), (h, w))
-    if h % ah or w % aw:
+    if h % ah or w % aw or torch.jit.is_tracing():
+        # traced (exported) graphs too: runtimes have a fast nearest Resize,
+        # while a 6-D broadcast multiply is slow there (onnxruntime's profile)
         return x * resize_to(a, (h, w))
     kh, kw = h // ah, w // aw
-    # -1 for the batch: a traced graph (ONNX) keeps a dynamic batch axis
+    # -1: any batch size
     out = x.reshape(-1, c, ah, kh, aw, kw) * a.reshape(-1, int(a.shape[1]), ah, 1, aw, 1)
     return out.reshape(-1, c, h, w)

@@ -6,6 +6,7 @@ from mmpose.registry import MODELS
 
 from mmpose_lite.models.units import (HWSUSA, SUSA, CrossResolutionWeighting, PointwiseConv,
                                       SpatialWeighting)
+from mmpose_lite.models.ops import pool_to
 from mmpose_lite.registry import UNITS, build_unit
 
 torch.manual_seed(0)
@@ -82,7 +83,7 @@ def test_cross_resolution_weighting():
         torch.testing.assert_close(y, x * F.interpolate(a, size=x.shape[-2:], mode='nearest'))
     # fixed-kernel pooling is the adaptive pooling MMPose uses
     for x, size in [(xs[0], (8, 6)), (xs[1], (8, 6)), (torch.randn(1, 3, 9, 7), (3, 2))]:
-        torch.testing.assert_close(unit._pool_to(x, size), F.adaptive_avg_pool2d(x, size))
+        torch.testing.assert_close(pool_to(x, size), F.adaptive_avg_pool2d(x, size))
 
 
 def test_hwsusa_is_shuffled_x_times_attention():

@@ -52,15 +52,15 @@ class ConditionalChannelWeightingBlock(BaseModule):
         super().__init__(init_cfg=init_cfg)
         if any(c % 2 for c in channels):
             raise ValueError(f'every branch needs an even number of channels, got {list(channels)}')
-        halves = [c // 2 for c in channels]
+        half_channels = [c // 2 for c in channels]
         self.with_cp = with_cp
         host = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg)
-        self.cross_resolution_weighting = build_unit(dict(cross_unit, ratio=reduce_ratio), halves, **host)
+        self.cross_resolution_weighting = build_unit(dict(cross_unit, ratio=reduce_ratio), half_channels, **host)
         self.depthwise_convs = nn.ModuleList([
             ConvModule(c, c, 3, padding=1, groups=c, conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=None)
-            for c in halves
+            for c in half_channels
         ])
-        self.spatial_weighting = nn.ModuleList([build_unit(spatial_unit, c, **host) for c in halves])
+        self.spatial_weighting = nn.ModuleList([build_unit(spatial_unit, c, **host) for c in half_channels])
 
     def _forward(self, xs: List[torch.Tensor]) -> List[torch.Tensor]:
         split = [halves(x) for x in xs]

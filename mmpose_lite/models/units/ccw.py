@@ -6,10 +6,10 @@
 from typing import List, Sequence
 
 import torch
-import torch.nn.functional as F
 from mmcv.cnn import ConvModule
 
 from mmpose_lite.registry import register_unit
+from ..ops import pool_to
 from .base import AttentionUnit, CrossResolutionUnit
 
 
@@ -120,21 +120,9 @@ class CrossResolutionWeighting(CrossResolutionUnit):
         self.conv1 = ConvModule(total, mid, 1, conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg[0])
         self.conv2 = ConvModule(mid, total, 1, conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg[1])
 
-    @staticmethod
-    def _pool_to(x: torch.Tensor, size) -> torch.Tensor:
-        # Python ints, so that a traced graph (ONNX) gets a constant kernel.
-        h, w = int(x.shape[-2]), int(x.shape[-1])
-        size = (int(size[0]), int(size[1]))
-        if (h, w) == size:
-            return x
-        if h % size[0] == 0 and w % size[1] == 0:
-            k = (h // size[0], w // size[1])
-            return F.avg_pool2d(x, kernel_size=k, stride=k)
-        return F.adaptive_avg_pool2d(x, size)
-
     def attention(self, xs: List[torch.Tensor]) -> List[torch.Tensor]:
         if len(xs) != len(self.channels):
             raise ValueError(f'expected {len(self.channels)} branches, got {len(xs)}')
         size = xs[-1].shape[-2:]
-        pooled = torch.cat([self._pool_to(x, size) for x in xs], dim=1)
+        pooled = torch.cat([pool_to(x, size) for x in xs], dim=1)
         return list(torch.split(self.conv2(self.conv1(pooled)), self.channels, dim=1))
