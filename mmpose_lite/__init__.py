@@ -1,7 +1,9 @@
 """mmpose_lite: lightweight top-down pose backbones for MMPose 1.x.
 
 ``import mmpose_lite`` (or ``custom_imports = dict(imports=['mmpose_lite'])``
-in a config) registers every module into MMPose's registries.
+in a config) registers every module into MMPose's registries, and changes
+nothing else: no patched functions, no changed defaults (a test compares the
+process's state before and after the import).
 """
 from .version import __version__
 
@@ -9,6 +11,7 @@ from . import models  # noqa: F401,E402  (registration)
 from . import datasets  # noqa: F401,E402
 from .datasets import checked  # noqa: F401,E402  (registers CheckedCocoDataset)
 from . import engine  # noqa: F401,E402
-from . import utils  # noqa: F401,E402  (MMEngine checkpoints under torch >= 2.6)
+from . import utils  # noqa: F401,E402
+from .models.strict_load import allow_partial_load  # noqa: E402
 
-__all__ = ['__version__', 'models', 'datasets', 'engine', 'utils']
+__all__ = ['__version__', 'models', 'datasets', 'engine', 'utils', 'allow_partial_load']

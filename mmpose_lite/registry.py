@@ -1,34 +1,44 @@
-"""Registries of mmpose_lite.
+"""Registries of mmpose_lite and the one way to register into them.
 
 Every module a config can name is registered into MMPose's own ``MODELS``
 registry, so configs keep ``default_scope='mmpose'`` and need nothing but
-``custom_imports = dict(imports=['mmpose_lite'])``.
+``custom_imports = dict(imports=['mmpose_lite'])``. Registration is always a
+decorator from this module, which also checks the class's contract:
 
-Attention units are additionally recorded in :data:`UNITS`, the registry that
-blocks and necks build their pluggable unit from. It lets a host check that
-what it was given is a unit and list the valid choices when it is not.
+* :func:`register_model`: top-level modules (backbones, necks), into ``MODELS``;
+* :func:`register_unit`: attention units and token mixers, into :data:`UNITS`
+  and ``MODELS``; the class follows the unit contract,
+  :class:`mmpose_lite.models.units.base.Unit`;
+* :func:`register_block`: blocks an HR skeleton stage stacks, into
+  :data:`BLOCKS` only; the class follows the block contract,
+  :class:`mmpose_lite.models.blocks.base.BlockBase`, and declares
+  ``multi_branch``.
+
+Every registration uses ``force=False``: a name already taken (one of
+MMPose's, or twice ours) raises at import time instead of shadowing.
 """
 from typing import Dict, Optional, Type
 
 from mmengine.registry import Registry
 from mmpose.registry import MODELS
 
-__all__ = ['MODELS', 'UNITS', 'BLOCKS', 'register_unit', 'register_model', 'build_unit', 'build_from', 'lookup']
+__all__ = [
+    'MODELS', 'UNITS', 'BLOCKS', 'HOST_KWARGS', 'register_model', 'register_unit', 'register_block', 'build_unit',
+    'build_from', 'lookup'
+]
 
 #: Attention units: ``unit(x) -> x'`` (single resolution) or
 #: ``unit([x0, x1, ...]) -> [x0', x1', ...]`` (cross resolution).
 UNITS = Registry('attention unit', scope='mmpose_lite')
 
 #: Blocks an HR skeleton stage is built from. They are internal pieces (MMPose
-#: registers only top-level modules), so they stay out of MMPose's MODELS. A
-#: block declares ``multi_branch``: ``True`` if it maps the list of all branches
-#: of a stage module to a new list (conditional channel weighting), ``False``
-#: if it maps one branch's tensor (shuffle blocks).
+#: registers only top-level modules), so they stay out of MMPose's MODELS.
 BLOCKS = Registry('hr block', scope='mmpose_lite')
 
-#: Names this package added to MMPose's MODELS registry (used by tests to prove
-#: that nothing of MMPose's was shadowed).
-REGISTERED_NAMES = []
+#: The settings a host (block, neck, stage) may hand down to what it builds
+#: when the config does not set them; a class lists the ones it takes in
+#: ``host_kwargs``.
+HOST_KWARGS = ('conv_cfg', 'norm_cfg', 'with_cp')
 
 
 def register_model(cls: Type) -> Type:
@@ -38,14 +48,56 @@ def register_model(cls: Type) -> Type:
     clash with one of MMPose's modules is caught at import time.
     """
     MODELS.register_module(module=cls, force=False)
-    REGISTERED_NAMES.append(cls.__name__)
     return cls
 
 
+def _check_host_kwargs(cls: Type, allowed) -> None:
+    accepted = getattr(cls, 'host_kwargs', None)
+    if not isinstance(accepted, tuple) or not set(accepted) <= set(allowed):
+        raise TypeError(f'{cls.__name__}: host_kwargs must be a tuple of names from {list(allowed)}, '
+                        f'got {accepted!r}')
+
+
 def register_unit(cls: Type) -> Type:
-    """Register an attention unit into both :data:`UNITS` and MMPose MODELS."""
+    """Register an attention unit (or token mixer) into :data:`UNITS` and MMPose's MODELS.
+
+    Raises:
+        TypeError: If ``cls`` does not follow the unit contract (subclass
+            :class:`~mmpose_lite.models.units.base.Unit`, a ``host_kwargs``
+            tuple of ``conv_cfg``/``norm_cfg``, a bool ``cross_resolution``).
+    """
+    # imported here: the unit modules import this one while the models package loads
+    from mmpose_lite.models.units.base import Unit
+    if not (isinstance(cls, type) and issubclass(cls, Unit)):
+        raise TypeError(f'{cls!r} is not a unit: subclass mmpose_lite.models.units.base.Unit (or one of '
+                        f'AttentionUnit, CrossResolutionUnit, TokenMixer) to register it in UNITS')
+    _check_host_kwargs(cls, HOST_KWARGS[:2])
+    if not isinstance(cls.cross_resolution, bool):
+        raise TypeError(f'{cls.__name__}: cross_resolution must be a bool, got {cls.cross_resolution!r}')
     UNITS.register_module(module=cls, force=False)
     return register_model(cls)
+
+
+def register_block(cls: Type) -> Type:
+    """Register a block an HR stage can stack into :data:`BLOCKS`.
+
+    Raises:
+        TypeError: If ``cls`` does not follow the block contract (subclass
+            :class:`~mmpose_lite.models.blocks.base.BlockBase`, declare a bool
+            ``multi_branch``, a ``host_kwargs`` tuple of ``conv_cfg``,
+            ``norm_cfg``, ``with_cp``).
+    """
+    # imported here: the block modules import this one while the models package loads
+    from mmpose_lite.models.blocks.base import BlockBase
+    if not (isinstance(cls, type) and issubclass(cls, BlockBase)):
+        raise TypeError(f'{cls!r} is not a block: subclass mmpose_lite.models.blocks.base.BlockBase to '
+                        f'register it in BLOCKS')
+    if not isinstance(getattr(cls, 'multi_branch', None), bool):
+        raise TypeError(f'{cls.__name__}: a BLOCKS entry declares multi_branch = True (it maps the list of all '
+                        f'branches) or False (it maps one branch), got {getattr(cls, "multi_branch", None)!r}')
+    _check_host_kwargs(cls, HOST_KWARGS)
+    BLOCKS.register_module(module=cls, force=False)
+    return cls
 
 
 def lookup(registry: Registry, cfg) -> Type:
@@ -69,9 +121,9 @@ def build_from(registry: Registry, cfg: Optional[Dict], channels, **defaults):
             ``None`` returns ``None``.
         channels (int | Sequence[int]): Channels the module operates on (a
             list for cross-resolution units and multi-branch blocks).
-        **defaults: Keyword arguments set when ``cfg`` does not set them
-            (typically the host's ``conv_cfg``/``norm_cfg``/``with_cp``). A
-            class that declares ``host_kwargs`` only takes those.
+        **defaults: Host settings (:data:`HOST_KWARGS`) set when ``cfg`` does
+            not set them; the class takes only those it lists in its
+            ``host_kwargs``.
 
     Returns:
         nn.Module | None: The module.

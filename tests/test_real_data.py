@@ -34,7 +34,7 @@ def _train_and_evaluate(cfg, max_iters):
     runner = Runner.from_cfg(cfg)
     runner.train()
     metrics = runner.val_loop.run()
-    assert 'coco/AP' in metrics and math.isfinite(metrics['coco/AP'])
+    assert 'coco/AP' in metrics and math.isfinite(metrics['coco/AP']) and 0 <= metrics['coco/AP'] <= 1
     return metrics
 
 

@@ -11,7 +11,7 @@ import sys
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), '..')))
 
-from mmpose_lite.benchmark.zoo import main  # noqa: E402
+from mmpose_lite.benchmark.cli import main  # noqa: E402
 
 if __name__ == '__main__':
     main()

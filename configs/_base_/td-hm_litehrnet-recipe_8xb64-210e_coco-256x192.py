@@ -2,12 +2,7 @@
 # HeatmapHead on the 40-channel 1/4 map, flip test, Adam 5e-4, 210 epochs),
 # with this package registered. Configs of this package inherit it and set
 # only the backbone.
-_base_ = ['mmpose::body_2d_keypoint/topdown_heatmap/coco/td-hm_litehrnet-18_8xb64-210e_coco-256x192.py']
-
-custom_imports = dict(imports=['mmpose_lite'], allow_failed_imports=False)
-
-# MMPose's CocoDataset, checking up front that its files exist: a missing
-# COCO gives a message naming the path and what to do, not a traceback.
-train_dataloader = dict(dataset=dict(type='CheckedCocoDataset'))
-val_dataloader = dict(dataset=dict(type='CheckedCocoDataset'))
-test_dataloader = val_dataloader
+_base_ = [
+    'mmpose::body_2d_keypoint/topdown_heatmap/coco/td-hm_litehrnet-18_8xb64-210e_coco-256x192.py',
+    './mmpose_lite.py',  # registers mmpose_lite, LiteRunner
+]

@@ -32,7 +32,7 @@ def _eager_op_times(module, x, runs: int) -> Dict[str, Tuple[float, int]]:
 
 
 def _ort_op_times(entry, module, x, threads: int, runs: int) -> Dict[str, Tuple[float, int]]:
-    from .zoo import ort_session_for
+    from .export import ort_session_for
     warmup = 3
     with tempfile.TemporaryDirectory(prefix='mmpose_lite_prof_') as tmp:
         sess, _ = ort_session_for(entry, module, x, threads, profile_prefix=os.path.join(tmp, 'ort'))
@@ -91,7 +91,7 @@ def main(argv=None):
     from mmpose.utils import register_all_modules
 
     import mmpose_lite  # noqa: F401
-    from .zoo import select
+    from .entries import select
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--models', nargs='+', default=['LightHRNet-18', 'XHRNet-S18', 'mmpose LiteHRNet-18'],
                         help='benchmark row names (substrings), see tools/benchmark.py --help')

@@ -1,16 +1,16 @@
 """Datasets shipped with mmpose_lite.
 
-The synthetic COCO-keypoint generator needs only numpy and OpenCV (no torch /
-MMPose). Its names are re-exported lazily (PEP 562) so that
-``python -m mmpose_lite.datasets.synthetic`` does not find the module already
-imported by the package (which would make ``runpy`` warn).
+The synthetic COCO-keypoint generator (the package :mod:`.synthetic`) needs
+only numpy and OpenCV (no torch / MMPose). Its public names are re-exported
+lazily (PEP 562): ``import mmpose_lite`` (which every config's
+``custom_imports`` runs) does not load the generator's modules until one of
+them is used.
 """
 import importlib
 from typing import Any
 
-_SYNTHETIC_NAMES = ('COCO_KEYPOINT_NAMES', 'COCO_PERSON_CATEGORY',
-                    'COCO_SKELETON', 'SyntheticCocoConfig',
-                    'SyntheticCocoResult', 'generate_synthetic_coco')
+_SYNTHETIC_NAMES = ('COCO_KEYPOINT_NAMES', 'COCO_PERSON_CATEGORY', 'COCO_SKELETON', 'LOCK_NAME', 'MANIFEST_NAME',
+                    'SyntheticCocoConfig', 'SyntheticCocoResult', 'generate_synthetic_coco', 'read_manifest')
 
 __all__ = list(_SYNTHETIC_NAMES)
 

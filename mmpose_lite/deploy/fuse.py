@@ -1,27 +1,30 @@
-"""Exact inference-time rewrites ("deploy mode").
+"""Exact inference-time rewrites ("deploy mode") and their one convention.
 
 :func:`switch_to_deploy` turns an eval-mode model into an inference-only
 model with the same outputs (to float rounding):
 
-* every module that defines its own ``switch_to_deploy()`` rewrites itself
-  (a unit or block brings its own fusion, e.g. Slide attention merges its
-  fixed and learnable shift convolutions);
+* every module that rewrites itself does so through its own
+  ``switch_to_deploy(test_cfg)`` (MMPose's method name and signature). The
+  package's modules get it from :class:`Deployable`, which keeps the one
+  deploy state, ``deployed``, and makes the rewrite run once: a unit or block
+  brings its own fusion (Slide attention merges its fixed and learnable
+  shifts, SUSA keeps its stripe weights per length, the token-mixer block
+  folds its pre-norms);
 * modules that define ``post_deploy()`` run it last (a backbone whose
   deploy form runs channels-last converts itself there);
-* BatchNorm is folded into the convolution it follows, wherever that
-  adjacency is known for certain: MMCV's ``ConvModule`` (order
-  ``conv -> norm``), ``nn.Sequential`` containers holding ``Conv2d`` then a
-  BatchNorm, and MMPose's ResNet ``BasicBlock``/``Bottleneck``
-  (``conv_i -> norm_i``). Further module types register a rewrite with
-  :func:`register_rewrite`.
+* BatchNorm is folded (:func:`fold_bn`, the one folding function) into the
+  convolution it follows, wherever that adjacency is known for certain:
+  MMCV's ``ConvModule`` (order ``conv -> norm``), ``nn.Sequential``
+  containers holding ``Conv2d`` then a BatchNorm, and MMPose's ResNet
+  ``BasicBlock``/``Bottleneck`` (``conv_i -> norm_i``). Further module types
+  that are not ours register a rewrite with :func:`register_rewrite`.
 
 Folding uses the running statistics, so the deployed model is for inference
-only; :func:`switch_to_deploy` puts it in eval mode and marks it
-``deployed``.
+only; :func:`switch_to_deploy` puts it in eval mode and sets ``deployed`` on
+every module.
 """
-from typing import Callable, Dict, Type
-
 import contextlib
+from typing import Callable, Dict, Type
 
 import torch
 from mmcv.cnn import ConvModule
@@ -29,14 +32,18 @@ from mmpose.models.backbones.resnet import BasicBlock, Bottleneck
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-__all__ = ['switch_to_deploy', 'fold_bn', 'register_rewrite', 'REWRITES', 'DeployMixin', 'traced_layout']
+__all__ = [
+    'switch_to_deploy', 'Deployable', 'fold_bn', 'can_fold_bn', 'register_rewrite', 'REWRITES', 'DeployMixin',
+    'traced_layout'
+]
 
 #: Rewrites per module type, applied to every instance (subclasses included).
 REWRITES: Dict[Type[nn.Module], Callable[[nn.Module], None]] = {}
 
 
 def register_rewrite(module_type: Type[nn.Module]):
-    """Decorator registering an in-place deploy rewrite for ``module_type``."""
+    """Decorator registering an in-place deploy rewrite for ``module_type``
+    (for module types that are not ours; ours subclass :class:`Deployable`)."""
 
     def wrap(fn):
         REWRITES[module_type] = fn
@@ -45,31 +52,100 @@ def register_rewrite(module_type: Type[nn.Module]):
     return wrap
 
 
-@torch.no_grad()
-def fold_bn(conv: nn.Conv2d, bn: _BatchNorm) -> None:
-    """Fold ``bn`` (eval statistics) into the preceding ``conv``, in place.
+class Deployable:
+    """The deploy convention of the package's modules (a mixin: no
+    ``__init__``, no parameters).
 
-    ``bn(conv(x)) == conv'(x)`` with ``w' = w * s``, ``b' = (b - mean) * s + beta``
-    and ``s = gamma / sqrt(var + eps)``.
+    A module with an exact inference-only rewrite of itself subclasses it and
+    implements :meth:`_deploy`. :meth:`switch_to_deploy` runs that once (under
+    ``torch.no_grad``) and sets :attr:`deployed`, the one name of the deploy
+    state, which the module's forward may read and which
+    :func:`switch_to_deploy` also sets on every module it visits.
+
+    Attributes:
+        deployed (bool): False until the module is switched to its deploy form.
     """
+    deployed: bool = False
+
+    def switch_to_deploy(self, test_cfg=None) -> None:
+        """Rewrite this module into its deploy form; idempotent. ``test_cfg``
+        is accepted (and unused) for MMPose's ``switch_to_deploy(test_cfg)``."""
+        if self.deployed:
+            return
+        with torch.no_grad():
+            self._deploy()
+        self.deployed = True
+
+    def _deploy(self) -> None:
+        """The rewrite itself (subclasses)."""
+        raise NotImplementedError
+
+
+def _fold_problem(conv, bn, bn_first: bool):
+    """Why ``bn`` cannot be folded into ``conv`` exactly, as ``(error type,
+    message)``, or None."""
     if not isinstance(conv, nn.Conv2d) or not isinstance(bn, _BatchNorm):
-        raise TypeError(f'fold_bn needs a Conv2d and a BatchNorm, got {type(conv).__name__} and '
-                        f'{type(bn).__name__}')
+        return TypeError, f'it needs a Conv2d and a BatchNorm, got {type(conv).__name__} and {type(bn).__name__}'
     if bn.running_var is None:
-        raise ValueError('fold_bn: the BatchNorm tracks no running statistics (track_running_stats=False)')
-    if conv.out_channels != bn.num_features:
-        raise ValueError(f'fold_bn: conv has {conv.out_channels} output channels, BatchNorm {bn.num_features}')
-    scale = torch.rsqrt(bn.running_var.double() + bn.eps)
+        return ValueError, 'the BatchNorm tracks no running statistics (track_running_stats=False)'
+    if bn_first:
+        # conv(bn(x)): padding would pad bn(x) with zeros, which no bias of conv' reproduces
+        if type(conv) is not nn.Conv2d or any(conv.padding) or conv.groups != 1:
+            return ValueError, ('a BatchNorm before a convolution folds only into a plain Conv2d without '
+                                f'padding or groups, got {conv}')
+        if conv.in_channels != bn.num_features:
+            return ValueError, f'conv has {conv.in_channels} input channels, BatchNorm {bn.num_features}'
+    elif conv.out_channels != bn.num_features:
+        return ValueError, f'conv has {conv.out_channels} output channels, BatchNorm {bn.num_features}'
+    return None
+
+
+def can_fold_bn(conv, bn, bn_first: bool = False) -> bool:
+    """Whether :func:`fold_bn` folds ``bn`` into ``conv`` exactly."""
+    return _fold_problem(conv, bn, bn_first) is None
+
+
+@torch.no_grad()
+def fold_bn(conv: nn.Conv2d, bn: _BatchNorm, bn_first: bool = False) -> None:
+    """Fold ``bn`` (its eval statistics) into ``conv``, in place.
+
+    With ``bn(x) = s * x + t`` per channel (``s = gamma / sqrt(var + eps)``,
+    ``t = beta - mean * s``), computed in float64:
+
+    * ``bn_first=False``, the BatchNorm after the convolution:
+      ``bn(conv(x)) == conv'(x)`` with ``w' = w * s`` per output channel and
+      ``b' = b * s + t``;
+    * ``bn_first=True``, the BatchNorm before it (a pre-norm):
+      ``conv(bn(x)) == conv'(x)`` with ``w' = w * s`` per input channel and
+      ``b' = b + sum(w * t)``; exact for a convolution without padding.
+
+    Raises:
+        TypeError: If ``conv`` is not a ``Conv2d`` or ``bn`` not a BatchNorm.
+        ValueError: If the pair does not fold exactly (no running
+            statistics, channels that differ, a padded or grouped
+            convolution after the BatchNorm); :func:`can_fold_bn` tells
+            beforehand.
+    """
+    problem = _fold_problem(conv, bn, bn_first)
+    if problem is not None:
+        error, message = problem
+        raise error(f'fold_bn: {message}')
+    s = torch.rsqrt(bn.running_var.double() + bn.eps)
     if bn.affine:
-        scale = scale * bn.weight.double()
-    shift = -bn.running_mean.double() * scale
+        s = s * bn.weight.double()
+    t = -bn.running_mean.double() * s
     if bn.affine:
-        shift = shift + bn.bias.double()
-    if conv.bias is not None:
-        shift = shift + conv.bias.double() * scale
-    weight = conv.weight.double() * scale.view(-1, *([1] * (conv.weight.dim() - 1)))
+        t = t + bn.bias.double()
+    w = conv.weight.double()
+    b = conv.bias.double() if conv.bias is not None else w.new_zeros(conv.out_channels)
+    if bn_first:
+        bias = b + (w * t.view(1, -1, 1, 1)).sum(dim=(1, 2, 3))
+        weight = w * s.view(1, -1, 1, 1)
+    else:
+        bias = b * s + t
+        weight = w * s.view(-1, 1, 1, 1)
     conv.weight.copy_(weight.to(conv.weight.dtype))
-    conv.bias = nn.Parameter(shift.to(conv.weight.dtype), requires_grad=False)
+    conv.bias = nn.Parameter(bias.to(conv.weight.dtype), requires_grad=False)
 
 
 def _is_bn(m) -> bool:

@@ -1,17 +1,63 @@
 """ONNX export of any config's pose model, checked against PyTorch in onnxruntime."""
 import argparse
+import difflib
 import os
 import os.path as osp
+import re
 import warnings
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
 from .fuse import traced_layout
-from .model import TensorForward, build_pose_model
+from .model import TensorForward, build_pose_model, load_config
 
-__all__ = ['trace_to_onnx', 'export_onnx', 'check_onnx', 'main']
+__all__ = ['trace_to_onnx', 'export_onnx', 'check_onnx', 'main', 'ModelConfigError', 'build_model_named',
+           'check_runs_at']
+
+
+class ModelConfigError(ValueError):
+    """A config's model cannot be built (an unknown type, preset or
+    argument); the message names the config, the name and close matches."""
+
+
+def build_model_named(config: str, checkpoint: Optional[str] = None, deploy: bool = False):
+    """:func:`~mmpose_lite.deploy.model.build_pose_model`, with an unknown
+    type or preset name in the config reported as a
+    :class:`ModelConfigError` that names the config and suggests the
+    registered names closest to the unknown one."""
+    try:
+        return build_pose_model(config, checkpoint, deploy=deploy)
+    except KeyError as e:
+        message = e.args[0] if e.args and isinstance(e.args[0], str) else str(e)
+        hint = ''
+        unknown = re.search(r'(\S+) is not in the \S+ registry', message)
+        if unknown:
+            from mmpose.registry import MODELS
+            names = set(MODELS.module_dict) | set(MODELS.parent.module_dict if MODELS.parent else ())
+            close = difflib.get_close_matches(unknown.group(1), sorted(names), n=3)
+            hint = f' Did you mean {" or ".join(repr(c) for c in close)}?' if close else ''
+        raise ModelConfigError(f'{config}: its model cannot be built: {message}{hint}') from e
+
+
+def check_runs_at(module: torch.nn.Module, x: torch.Tensor, config: str, default_size: Tuple[int, int]) -> None:
+    """Run ``module`` once on ``x``; an input size it cannot take raises
+    the backbone's :class:`~mmpose_lite.models.backbones.base.InputShapeError`
+    (our backbones) or one naming the size and the config's own size
+    (models that fail deeper inside)."""
+    from mmpose_lite.models.backbones.base import InputShapeError
+    h, w = x.shape[-2:]
+    try:
+        with torch.no_grad():
+            module(x)
+    except InputShapeError:
+        raise
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise InputShapeError(f'{config}: the model does not run at input size {w}x{h} (W x H): {first}. Use the '
+                              f'config\'s size {default_size[0]}x{default_size[1]}, or another multiple of 32 '
+                              'in each dimension.') from e
 
 
 def _outputs(out):
@@ -60,7 +106,8 @@ def trace_to_onnx(module: torch.nn.Module, x: torch.Tensor, path: str, dynamic_s
 
 
 def export_onnx(config: str, out: str, checkpoint: Optional[str] = None, deploy: bool = True,
-                dynamic_spatial: bool = False, opset: int = 17, check: bool = True, atol: float = 1e-4) -> dict:
+                dynamic_spatial: bool = False, opset: int = 17, check: bool = True, atol: float = 1e-4,
+                input_size: Optional[Tuple[int, int]] = None) -> dict:
     """Export ``config``'s pose model (backbone, neck, head; heatmaps out).
 
     The batch axis is always dynamic. ``dynamic_spatial`` also makes H and W
@@ -69,15 +116,31 @@ def export_onnx(config: str, out: str, checkpoint: Optional[str] = None, deploy:
     traced with that size as a constant, and the check at a second size then
     fails with an error saying to export at a fixed size.
 
+    ``input_size`` (w, h) exports at that size instead of the config's
+    (the model is run at it first: a size it cannot take raises
+    :class:`~mmpose_lite.models.backbones.base.InputShapeError` before
+    anything is written).
+
     Returns:
         dict: ``path``, ``input_size`` (w, h), ``max_abs_diff`` (if checked).
     """
-    model, (w, h), _ = build_pose_model(config, checkpoint, deploy=deploy)
+    model, (w, h), _ = build_model_named(config, checkpoint, deploy=deploy)
     module = TensorForward(model).eval()
+    if input_size is not None:
+        size = tuple(input_size)
+        if len(size) != 2 or not all(isinstance(v, int) and v > 0 for v in size):
+            raise ValueError(f'input_size must be two positive ints (W, H), got {input_size!r}')
+        check_runs_at(module, torch.randn(1, 3, size[1], size[0]), config, (w, h))
+        w, h = size
     x = torch.randn(1, 3, h, w)
     os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
     tmp = out + '.part'  # never leave a half-written file under the final name
-    trace_to_onnx(module, x, tmp, dynamic_spatial, opset)
+    try:
+        trace_to_onnx(module, x, tmp, dynamic_spatial, opset)
+    except BaseException:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise
     os.replace(tmp, out)
     result = dict(path=out, input_size=(w, h))
     if check:
@@ -103,11 +166,36 @@ def main(argv=None):
     parser.add_argument('--checkpoint', help='weights to load (default: random init)')
     parser.add_argument('--no-deploy', action='store_true', help='export the eval model without deploy rewrites')
     parser.add_argument('--dynamic-spatial', action='store_true', help='dynamic H and W as well as batch')
+    parser.add_argument('--input-size', type=int, nargs=2, metavar=('W', 'H'),
+                        help="export at this input size (default: the config's codec input_size)")
     parser.add_argument('--opset', type=int, default=17)
     parser.add_argument('--atol', type=float, default=1e-4)
     args = parser.parse_args(argv)
-    res = export_onnx(args.config, args.out, args.checkpoint, deploy=not args.no_deploy,
-                      dynamic_spatial=args.dynamic_spatial, opset=args.opset, atol=args.atol)
+    # everything the user typed is checked before the model is built and traced
+    from mmpose_lite.models.backbones.base import InputShapeError
+    from mmpose_lite.utils.cli import ensure_writable_dir
+    if args.input_size is not None and min(args.input_size) < 1:
+        parser.error(f'--input-size {args.input_size[0]} {args.input_size[1]}: width and height must be positive')
+    if not 7 <= args.opset <= 20:
+        parser.error(f'--opset {args.opset}: give an ONNX opset in [7, 20] (default 17)')
+    if not args.atol > 0:
+        parser.error(f'--atol {args.atol}: must be positive')
+    try:
+        load_config(args.config)
+        if args.checkpoint and not osp.isfile(args.checkpoint):
+            raise FileNotFoundError(f'--checkpoint {args.checkpoint} does not exist '
+                                    f'(absolute: {osp.abspath(args.checkpoint)})')
+        ensure_writable_dir(osp.dirname(osp.abspath(args.out)), 'output folder')
+    except OSError as e:  # FileNotFoundError of the config or checkpoint, an unwritable folder
+        parser.error(str(e))
+    try:
+        res = export_onnx(args.config, args.out, args.checkpoint, deploy=not args.no_deploy,
+                          dynamic_spatial=args.dynamic_spatial, opset=args.opset, atol=args.atol,
+                          input_size=tuple(args.input_size) if args.input_size else None)
+    except InputShapeError as e:
+        parser.error(f'--input-size: {e}' if args.input_size else str(e))
+    except ModelConfigError as e:
+        parser.error(str(e))
     print(f"wrote {res['path']} (input {res['input_size'][0]}x{res['input_size'][1]}, dynamic batch); "
           f"onnxruntime vs PyTorch max abs diff {res['max_abs_diff']:.2e}")
     return res

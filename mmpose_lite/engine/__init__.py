@@ -1,3 +1,8 @@
+from .atomic_checkpoint import AtomicCheckpointHook  # noqa: F401  (registration)
+from .finite_loss import FiniteLossHook, NonFiniteLossError  # noqa: F401  (registration)
 from .hooks import ValidateBeforeTrainHook
+from .runner import LiteRunner  # noqa: F401  (registration)
+from .safe_checkpoint import SafeCheckpointHook, UnsafeCheckpointError  # noqa: F401  (registration)
 
-__all__ = ['ValidateBeforeTrainHook']
+__all__ = ['ValidateBeforeTrainHook', 'LiteRunner', 'AtomicCheckpointHook', 'FiniteLossHook', 'NonFiniteLossError',
+           'SafeCheckpointHook', 'UnsafeCheckpointError']

@@ -1,3 +1,3 @@
-from .checkpoint import CheckpointMismatchError, load_local_checkpoint, load_weights
+from .checkpoint import CheckpointMismatchError, describe_mismatch, find_mismatch, load_weights
 
-__all__ = ['load_local_checkpoint', 'load_weights', 'CheckpointMismatchError']
+__all__ = ['load_weights', 'describe_mismatch', 'find_mismatch', 'CheckpointMismatchError']

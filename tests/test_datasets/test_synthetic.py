@@ -9,6 +9,9 @@ import pytest
 from mmpose_lite.datasets import (COCO_KEYPOINT_NAMES, COCO_SKELETON,
                                   generate_synthetic_coco)
 from mmpose_lite.datasets import synthetic as S
+from mmpose_lite.datasets.synthetic.body import POSE_KINDS
+from mmpose_lite.datasets.synthetic.person import Person
+from mmpose_lite.datasets.synthetic.splits import image_rng
 
 SMALL = dict(num_train=12, num_val=6, img_size=(160, 128))
 FILES = ('annotations/person_keypoints_train.json',
@@ -166,7 +169,7 @@ def test_statistics(stats_set):
 def test_people_are_drawn_at_visible_keypoints():
     changed, total = 0, 0
     for i in range(8):
-        img, anns, bg = S.render_image(S._image_rng(5, 'train', i), (192, 144),
+        img, anns, bg = S.render_image(image_rng(5, 'train', i), (192, 144),
                                        return_background=True)
         assert img.shape == (144, 192, 3) and img.dtype == np.uint8
         for a in anns:
@@ -188,7 +191,7 @@ def _angle(a, b):
         np.dot(a, b) / np.linalg.norm(a) / np.linalg.norm(b), -1, 1)))
 
 
-@pytest.mark.parametrize('kind', list(S._POSE_KINDS))
+@pytest.mark.parametrize('kind', list(POSE_KINDS))
 def test_skeleton_proportions_and_joint_ranges(kind):
     rng = np.random.default_rng(0)
     P = S.BODY_PROPORTIONS
@@ -236,13 +239,13 @@ def test_left_right_in_image():
         # image y grows downwards: head above hips above ankles
         assert front['nose'][1] < front['left_hip'][1] < front['left_ankle'][1]
     # a person seen from the back has nose and eyes flagged occluded (v=1)
-    person = S._Person(np.random.default_rng(2), 'standing')
+    person = Person(np.random.default_rng(2), 'standing')
     person.yaw = math.pi
-    fv = S._face_visibility(person)
+    fv = person.face_visibility()
     assert not fv['nose'] and not fv['left_eye'] and not fv['right_eye']
     person.yaw = 0.0
     person.info['head_frame'] = np.eye(3)
-    assert all(S._face_visibility(person).values())
+    assert all(person.face_visibility().values())
 
 
 @pytest.mark.parametrize('kwargs,bad', [

@@ -1,9 +1,12 @@
+"""LightHRNet / XHRNet: output shapes, equality with MMPose's LiteHRNet, the
+channels-last default, parameter counts and argument errors. What every
+backbone shares (training step, ``with_cp``, ``norm_eval``, ``frozen_stages``)
+is tested in :mod:`.test_common_behaviour`."""
 import pytest
 import torch
 from mmpose.models.backbones import LiteHRNet
 
 from mmpose_lite.models import LightHRNet, XHRNet
-from mmpose_lite.models.blocks import utils as block_utils
 
 from ..conftest import assert_same_outputs_and_grads, n_params, randomize_
 
@@ -49,31 +52,6 @@ def test_lite_presets_equal_mmpose_litehrnet(arch):
     assert (y - y_ref).abs().max().item() <= 1e-5
 
 
-@pytest.mark.parametrize('arch', PRESETS)
-def test_gradient_reaches_every_parameter(arch):
-    torch.manual_seed(0)
-    model = LightHRNet(arch=arch, out_indices=ALL_OUT).train()
-    outs = model(torch.randn(4, 3, 64, 64))
-    assert all(torch.isfinite(o).all() for o in outs)
-    sum((o * torch.randn_like(o)).sum() for o in outs).backward()
-    dead = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
-    assert not dead, f'no gradient reaches {dead[:5]}'
-    assert all(torch.isfinite(p.grad).all() for p in model.parameters())
-
-
-@pytest.mark.parametrize('arch', ['18', 'p18', 'naive-18'])
-def test_with_cp_gives_equal_outputs_and_gradients(arch, monkeypatch):
-    calls = []
-    real = block_utils.cp.checkpoint
-    monkeypatch.setattr(block_utils.cp, 'checkpoint', lambda *a, **k: calls.append(1) or real(*a, **k))
-    plain = randomize_(LightHRNet(arch=arch, out_indices=ALL_OUT))
-    ckpt = LightHRNet(arch=arch, out_indices=ALL_OUT, with_cp=True)
-    ckpt.load_state_dict(plain.state_dict())
-    x = torch.randn(2, 3, 64, 64)
-    assert_same_outputs_and_grads(plain, ckpt, x)
-    assert calls, 'with_cp=True never went through torch.utils.checkpoint'
-
-
 @pytest.mark.parametrize('arch', ['18', 's18', 'p18'])
 def test_channels_last_trains_like_nchw(arch):
     """``channels_last`` (the default) changes the memory format only: the
@@ -91,22 +69,6 @@ def test_channels_last_trains_like_nchw(arch):
     assert_same_outputs_and_grads(nchw.double(), cl.double(), torch.randn(2, 3, 64, 64, dtype=torch.float64))
     with pytest.raises(TypeError, match='channels_last must be a bool'):
         LightHRNet(arch=arch, channels_last='yes')
-
-
-@pytest.mark.parametrize('frozen', [0, 1, 3])
-def test_frozen_stages(frozen):
-    model = LightHRNet(arch='18', frozen_stages=frozen)
-    assert model.train() is model
-    frozen_parts = [model.stem] + [getattr(model, f'{p}{i}') for i in range(frozen) for p in ('transition', 'stage')]
-    frozen_ids = {id(p) for m in frozen_parts for p in m.parameters()}
-    model(torch.randn(2, 3, 64, 64))[0].sum().backward()
-    for name, p in model.named_parameters():
-        if id(p) in frozen_ids:
-            assert not p.requires_grad and p.grad is None, name
-        else:
-            assert p.requires_grad, name
-    assert not any(m.training for part in frozen_parts for m in part.modules())
-    assert model.head_layer.training
 
 
 def test_no_input_size_cap_for_susa():

@@ -22,7 +22,6 @@ def _feats():
 
 
 def test_attention_neck_applies_the_unit_to_the_selected_outputs_only():
-    torch.manual_seed(0)
     xs = _feats()
     neck = AttentionNeck([8, 16, 32], unit=dict(type='PSA', layout='sequential'), indices=[0, -1]).eval()
     assert neck.indices == [0, 2] and all(isinstance(u, PSA) and u.layout == 'sequential' for u in neck.units)
@@ -130,6 +129,6 @@ def test_mmpose_hrnet_w32_config_plus_neck_is_complete():
                                               'topdown_heatmap', 'coco', 'td-hm_hrnet-w32_8xb64-210e_coco-256x192.py'))
     assert cfg.model.backbone == mmpose_cfg.model.backbone and cfg.model.head == mmpose_cfg.model.head
     assert cfg.model.neck.type == 'AttentionNeck' and cfg.model.neck.in_channels == cfg.model.head.in_channels
-    assert cfg.custom_imports['imports'] == ['mmpose_lite']
+    assert 'mmpose_lite' in cfg.custom_imports['imports']
     susa = Config.fromfile(str(COCO / 'td-hm_res50-susa-neck_8xb64-210e_coco-256x192.py'))
     assert susa.model.backbone.type == 'ResNet' and susa.model.neck.in_channels == susa.model.head.in_channels

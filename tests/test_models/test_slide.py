@@ -1,4 +1,6 @@
-"""Slide attention (unit, deploy merge, references) and the SlidePoseNet backbone."""
+"""Slide attention (unit, deploy merge, references) and the SlidePoseNet
+backbone. What every backbone and unit shares (training step, ``with_cp``,
+``norm_eval``, ``frozen_stages``) is tested in :mod:`.test_common_behaviour`."""
 import pytest
 import torch
 import torch.nn.functional as F
@@ -6,17 +8,16 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmpose_lite.models import LightHRNet, SlidePoseNet
 from mmpose_lite.models.blocks import ShuffleBlock, TokenMixerBlock
-from mmpose_lite.models.blocks import utils as block_utils
 from mmpose_lite.models.units import GlobalSelfAttention, SlideAttention
 from mmpose_lite.models.units.slide import slide_attention_unfold
 from mmpose_lite.registry import UNITS, build_unit
 
-from ..conftest import assert_same_outputs_and_grads, randomize_
+from mmpose_lite.deploy import switch_to_deploy
 
+from ..conftest import randomize_
 
-def randomize_slide(model):
-    """Smaller random weights: the transformer blocks amplify large ones."""
-    return randomize_(model, std=0.1)
+#: Standard deviation of random weights here: the transformer blocks amplify large ones.
+STD = 0.1
 
 
 # ----------------------------------------------------------------- references
@@ -117,11 +118,12 @@ def naive_loop(unit, x):
 
 
 def random_unit(channels=16, num_heads=2, kernel_size=3, seed=0, **kwargs):
-    torch.manual_seed(seed)
+    """A fresh unit, its learnable shift and position bias drawn from a generator of its own."""
+    g = torch.Generator().manual_seed(seed)
     unit = SlideAttention(channels, num_heads=num_heads, kernel_size=kernel_size, **kwargs)
     with torch.no_grad():
-        unit.deform_shift.normal_(0, 0.2)
-        unit.relative_position_bias.normal_(0, 0.5)
+        unit.deform_shift.copy_(torch.randn(unit.deform_shift.shape, generator=g) * 0.2)
+        unit.relative_position_bias.copy_(torch.randn(unit.relative_position_bias.shape, generator=g) * 0.5)
     return unit.eval()
 
 
@@ -216,7 +218,6 @@ def test_any_size_and_registry_contract():
 
 
 def test_global_attention_equals_torch_mha():
-    torch.manual_seed(0)
     unit = GlobalSelfAttention(16, num_heads=2).eval()
     mha = torch.nn.MultiheadAttention(16, 2, batch_first=True).eval()
     with torch.no_grad():
@@ -268,72 +269,35 @@ def test_backbone_output_shapes(arch):
         outs = model(torch.rand(2, 3, 64, 96))
     assert [tuple(o.shape) for o in outs] == [(2, widths[i], 16 // 2**i, 24 // 2**i) for i in range(4)]
     assert model.out_channels == list(widths)
+    assert any('deform_shift' in n for n, _ in model.named_parameters())  # the learnable shifts are parameters
     assert [o.shape[1] for o in SlidePoseNet(arch=arch, out_indices=(3, 1)).eval()(torch.rand(1, 3, 32, 32))] \
         == [widths[1], widths[3]]
 
 
-@pytest.mark.parametrize('arch', PRESETS)
-def test_backbone_gradient_reaches_every_parameter(arch):
-    torch.manual_seed(0)
-    model = SlidePoseNet(arch=arch).train()
-    outs = model(torch.randn(2, 3, 64, 64))
-    assert all(torch.isfinite(o).all() for o in outs)
-    sum((o * torch.randn_like(o)).sum() for o in outs).backward()
-    dead = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
-    assert not dead, f'no gradient reaches {dead[:5]}'
-    assert all(torch.isfinite(p.grad).all() for p in model.parameters())
-    assert any('deform_shift' in n for n, _ in model.named_parameters())
-
-
-def test_backbone_with_cp_gives_equal_outputs_and_gradients(monkeypatch):
-    calls = []
-    real = block_utils.cp.checkpoint
-    monkeypatch.setattr(block_utils.cp, 'checkpoint', lambda *a, **k: calls.append(1) or real(*a, **k))
-    plain = randomize_slide(SlidePoseNet(arch=SMALL))
-    ckpt = SlidePoseNet(arch=SMALL, with_cp=True)
-    ckpt.load_state_dict(plain.state_dict())
-    x = torch.randn(2, 3, 64, 64)
-    assert_same_outputs_and_grads(plain, ckpt, x)
-    assert len(calls) == 4, 'with_cp=True must checkpoint every block'
-
-
-@pytest.mark.parametrize('frozen', [0, 2, 4])
-def test_backbone_frozen_stages(frozen):
-    model = SlidePoseNet(arch=SMALL, frozen_stages=frozen)
-    assert model.train() is model
-    parts = [model.stem] + [getattr(model, f'stage{i}') for i in range(frozen)]
-    frozen_ids = {id(p) for m in parts for p in m.parameters()}
-    outs = model(torch.randn(2, 3, 64, 64))
-    if frozen < 4:
-        outs[-1].sum().backward()
-    for name, p in model.named_parameters():
-        assert p.requires_grad == (id(p) not in frozen_ids), name
-        if id(p) in frozen_ids:
-            assert p.grad is None, name
-    assert not any(m.training for part in parts for m in part.modules())
-    if frozen < 4:
-        assert model.stage3.training
-
-
-def test_backbone_deploy_is_exact():
-    model = randomize_slide(SlidePoseNet(arch=SMALL)).eval()
-    x = torch.randn(1, 3, 96, 64)
+def test_backbone_deploy_is_exact_and_merges_the_slide_shift():
+    """The package's deploy tool on SlidePoseNet: the same outputs, every
+    unit's learnable shift merged, the blocks' pre-norms folded into the
+    following 1x1 convs (stem/downsampling BNs stay)."""
+    model = randomize_(SlidePoseNet(arch=SMALL), std=STD).eval()
+    g = torch.Generator().manual_seed(0)
+    xs = [torch.randn(1, 3, 96, 64, generator=g), torch.randn(1, 3, 64, 96, generator=g)]
     with torch.no_grad():
-        ref = model(x)
-        for m in model.modules():
-            if hasattr(m, 'switch_to_deploy'):
-                m.switch_to_deploy()
-        outs = model(x)
-    assert all((a - b).abs().max().item() <= 1e-5 for a, b in zip(outs, ref))
+        refs = [model(x) for x in xs]
+        switch_to_deploy(model)
+        outs = [model(x) for x in xs]
+    for ref, out in zip(refs, outs):
+        assert all((a - b).abs().max().item() <= 1e-5 for a, b in zip(out, ref))
+    units = [m for m in model.modules() if isinstance(m, SlideAttention)]
+    assert units and all(u.deploy for u in units)
     assert not any('deform_shift' in n for n, _ in model.named_parameters())
-    # the blocks' pre-norms are folded into the following 1x1 convs (stem/downsampling BNs stay)
     blocks = [m for m in model.modules() if isinstance(m, TokenMixerBlock)]
     assert blocks and all(isinstance(b.norm1, torch.nn.Identity) and isinstance(b.norm2, torch.nn.Identity)
                           for b in blocks)
 
 
 def test_token_mixer_block_deploy_keeps_norm_without_pointwise_conv():
-    block = randomize_slide(TokenMixerBlock(16, mixer=dict(type='SUSA', dim='h'), norm_cfg=dict(type='BN'))).eval()
+    block = randomize_(TokenMixerBlock(16, mixer=dict(type='SUSA', dim='h'), norm_cfg=dict(type='BN')),
+                       std=STD).eval()
     x = torch.randn(2, 16, 8, 6)
     with torch.no_grad():
         ref = block(x)
@@ -349,7 +313,8 @@ def test_backbone_arch_override():
                                    mixers=[dict(type='SlideAttention', kernel_size=5)] * 2 +
                                    [dict(type='SUSA', dim='h'), dict(type='GlobalSelfAttention')]))
     assert len(model.stage1) == 3 and len(model.stage3) == 1  # downsampling + blocks; downsampling only
-    assert len(model.stage0) == 1 and model.stage0[0].mixer.kernel_size == 5 and type(model.stage2[1].mixer).__name__ == 'SUSA'
+    assert len(model.stage0) == 1 and model.stage0[0].mixer.kernel_size == 5
+    assert type(model.stage2[1].mixer).__name__ == 'SUSA'
     assert model(torch.rand(1, 3, 64, 32))[3].shape == (1, 256, 2, 1)
 
 
@@ -380,16 +345,3 @@ def test_token_mixer_block_in_the_hr_skeleton():
                                  block=dict(type='TokenMixerBlock', mixer=dict(type='SlideAttention', num_heads=2))))
     assert any(isinstance(m, TokenMixerBlock) for m in model.modules())
     assert model.eval()(torch.rand(1, 3, 64, 64))[0].shape == (1, 30, 16, 16)
-
-
-def test_package_deploy_tool_merges_the_slide_shift():
-    deploy = pytest.importorskip('mmpose_lite.deploy')
-    model = randomize_slide(SlidePoseNet(arch=SMALL)).eval()
-    x = torch.randn(1, 3, 64, 96)
-    with torch.no_grad():
-        ref = model(x)
-        deploy.switch_to_deploy(model)
-        outs = model(x)
-    units = [m for m in model.modules() if isinstance(m, SlideAttention)]
-    assert units and all(u.deploy for u in units)
-    assert all((a - b).abs().max().item() <= 1e-5 for a, b in zip(outs, ref))

@@ -1,42 +1,27 @@
+"""Single units (SUSA, HWSUSA, the channel weightings, PointwiseConv) against
+their definitions, and the tensor ops they are built from. What every unit
+shares (``x * attention`` of the documented shape and range, a loss step in
+every host, registration) is tested in :mod:`.test_common_behaviour`."""
 import pytest
 import torch
 import torch.nn.functional as F
 from mmpose.models.backbones.utils import channel_shuffle
 from mmpose.registry import MODELS
 
-from mmpose_lite.models.units import (HWSUSA, SUSA, CrossResolutionWeighting, PointwiseConv,
-                                      SpatialWeighting)
 from mmpose_lite.models.ops import pool_to
-from mmpose_lite.registry import UNITS, build_unit
+from mmpose_lite.models.units import HWSUSA, SUSA, CrossResolutionWeighting, PointwiseConv, SpatialWeighting
+from mmpose_lite.registry import build_unit
 
-torch.manual_seed(0)
-
-
-def _randomize(module):
-    with torch.no_grad():
-        for p in module.parameters():
-            p.normal_(0, 0.5)
-    return module.eval()
+from ..conftest import randomize_
 
 
-@pytest.mark.parametrize('unit, shape', [
-    (SpatialWeighting(16), lambda n, c, h, w: (n, c, 1, 1)),
-    (SUSA(16, dim='h'), lambda n, c, h, w: (n, c, h, 1)),
-    (SUSA(16, dim='w'), lambda n, c, h, w: (n, c, 1, w)),
-])
-@pytest.mark.parametrize('size', [(16, 12), (7, 5), (128, 96)])
-def test_unit_is_x_times_attention(unit, shape, size):
-    unit = _randomize(unit)
-    x = torch.randn(2, 16, *size)
-    a = unit.attention(x)
-    assert tuple(a.shape) == shape(2, 16, *size)
-    assert a.min() > 0 and a.max() < 1
-    torch.testing.assert_close(unit(x), x * a)
+#: Standard deviation of the random weights of the units here.
+STD = 0.5
 
 
 def test_susa_matches_the_papers_equations():
     """H-wise SUSA written with the matrix product of the paper, stripe size = H."""
-    unit = _randomize(SUSA(8, dim='h', stripe_size=12))
+    unit = randomize_(SUSA(8, dim='h', stripe_size=12), std=STD).eval()
     x = torch.randn(2, 8, 12, 10)
     g = unit.stripe_weight.view(1, 1, 12, 1)
     q = F.conv2d((x * g).mean(2, keepdim=True), unit.mean_conv.conv.weight, unit.mean_conv.conv.bias, groups=8)
@@ -74,7 +59,7 @@ def test_susa_stripe_resampling_any_size():
 
 
 def test_cross_resolution_weighting():
-    unit = _randomize(CrossResolutionWeighting([4, 8, 16], ratio=4, norm_cfg=dict(type='BN')))
+    unit = randomize_(CrossResolutionWeighting([4, 8, 16], ratio=4, norm_cfg=dict(type='BN')), std=STD).eval()
     xs = [torch.randn(2, 4, 32, 24), torch.randn(2, 8, 16, 12), torch.randn(2, 16, 8, 6)]
     atts = unit.attention(xs)
     assert [tuple(a.shape) for a in atts] == [(2, 4, 8, 6), (2, 8, 8, 6), (2, 16, 8, 6)]
@@ -87,7 +72,7 @@ def test_cross_resolution_weighting():
 
 
 def test_hwsusa_is_shuffled_x_times_attention():
-    unit = _randomize(HWSUSA(16))
+    unit = randomize_(HWSUSA(16), std=STD).eval()
     x = torch.randn(2, 16, 12, 10)
     a = unit.attention(x)
     assert tuple(a.shape) == tuple(x.shape) and a.min() > 0 and a.max() < 1
@@ -102,9 +87,7 @@ def test_pointwise_conv_keeps_shape_and_mmpose_names():
     assert set(unit.state_dict()) >= {'conv.weight', 'bn.weight', 'bn.running_mean'}
 
 
-def test_units_are_registered_and_buildable_by_config():
-    for name in ['SpatialWeighting', 'CrossResolutionWeighting', 'SUSA', 'HWSUSA', 'PointwiseConv']:
-        assert UNITS.get(name) is MODELS.get(name)
+def test_units_are_buildable_by_config():
     unit = MODELS.build(dict(type='SUSA', channels=8, dim='w'))
     assert isinstance(unit, SUSA) and unit.dim == 'w'
     # host kwargs reach only the units that take them
@@ -166,7 +149,6 @@ def test_resize_to_equals_interpolate_to_size(size, mode, align):
 
 
 def test_susa_deploy_keeps_its_mean_weights_per_length_and_dtype():
-    from mmpose_lite.models.units import SUSA
     unit = SUSA(8, dim='h', stripe_size=12).eval()
     unit.stripe_weight.data.uniform_(0.5, 1.5)
     assert unit.mean_weights(6) is not unit.mean_weights(6)  # trained form: recomputed (autograd sees it)
@@ -179,15 +161,11 @@ def test_susa_deploy_keeps_its_mean_weights_per_length_and_dtype():
 
 
 @pytest.mark.parametrize('dim', ['h', 'w'])
-def test_susa_is_layout_independent(dim):
+def test_susa_is_layout_independent(dim, rng):
     """SUSA's channels-innermost path (channels-last x, as in the deploy form)
     computes what its NCHW path does, and the latter what the definition says."""
-    from mmpose_lite.models.units import SUSA
-    torch.manual_seed(0)
-    unit = SUSA(8, dim=dim, stripe_size=12).eval()
-    for p in unit.parameters():
-        p.data.normal_(0, 0.5)
-    x = torch.randn(2, 8, 6, 5)
+    unit = randomize_(SUSA(8, dim=dim, stripe_size=12), std=STD).eval()
+    x = torch.randn(2, 8, 6, 5, generator=rng)
     # the definition, written out: stripe-weighted mean along `dim`, softmax along the other axis
     axis, other = (2, 3) if dim == 'h' else (3, 2)
     g = unit.stripe(x.shape[axis]).view([-1 if d == axis else 1 for d in range(4)])

@@ -17,6 +17,7 @@ from mmpose.models.backbones.resnet import BasicBlock, Bottleneck
 
 from mmpose_lite.registry import UNITS, lookup, register_model
 from ..blocks.unit_resblocks import UnitBasicBlock, UnitBottleneck
+from ..strict_load import StrictLoadMixin
 
 _PSA = dict(type='PSA', layout='parallel')
 _UNIT_BLOCKS = {BasicBlock: UnitBasicBlock, Bottleneck: UnitBottleneck}
@@ -37,7 +38,7 @@ def _unit_block(block, unit):
 
 
 @register_model
-class AttentionResNet(ResNet):
+class AttentionResNet(StrictLoadMixin, ResNet):
     """MMPose's ``ResNet`` with an attention unit in every residual block.
 
     The unit sits after the first 3x3 convolution's normalization and
@@ -84,7 +85,7 @@ class AttentionResNet(ResNet):
 
 
 @register_model
-class AttentionHRNet(HRNet):
+class AttentionHRNet(StrictLoadMixin, HRNet):
     """MMPose's ``HRNet`` with an attention unit in its residual blocks.
 
     PSA-HRNet puts PSA in HRNet's basic blocks (the blocks of the parallel

@@ -9,16 +9,47 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmpose_lite.deploy import DeployMixin
+from ..strict_load import StrictLoadMixin
 
 
-class PresetBackbone(DeployMixin, BaseBackbone):
+class InputShapeError(ValueError):
+    """An input a backbone cannot take; the message names the expected and
+    the given shape and what to do."""
+
+
+def check_image_batch(name: str, x: torch.Tensor, in_channels: Optional[int], size_divisor: int, why: str) -> None:
+    """Raise :class:`InputShapeError` unless ``x`` is an ``(N, C, H, W)``
+    batch with ``C == in_channels`` (unless None) and H, W multiples of
+    ``size_divisor``. ``name`` (the backbone) and ``why`` (why the divisor)
+    go into the message."""
+    shape = tuple(x.shape)
+    if x.dim() != 4:
+        raise InputShapeError(f'{name}: expected a batch of images (N, C, H, W), got a {x.dim()}-D tensor of shape '
+                              f'{shape}; for a single image add the batch axis (x[None]).')
+    c, h, w = shape[1:]
+    if in_channels is not None and c != in_channels:
+        raise InputShapeError(
+            f'{name}: the input has {c} channels (shape {shape}), but the backbone was built for '
+            f'in_channels={in_channels}. Give it {in_channels}-channel images (a grayscale file: load it in color, '
+            f"LoadImage(color_type='color'); RGBA: drop the alpha channel), or build the backbone with "
+            f'in_channels={c} (and give the data_preprocessor {c} mean/std values).')
+    if h % size_divisor or w % size_divisor:
+        up_h, up_w = (-(-v // size_divisor) * size_divisor for v in (h, w))
+        raise InputShapeError(
+            f'{name}: input size {h}x{w} must be divisible by {size_divisor} ({why}); got input shape {shape}. '
+            f'Resize or pad the images to multiples of {size_divisor}, e.g. {up_h}x{up_w} (H x W; in a config, '
+            f'codec input_size=({up_w}, {up_h}), which is (W, H)).')
+
+
+class PresetBackbone(StrictLoadMixin, DeployMixin, BaseBackbone):
     """Base class of the backbones built from :attr:`arch_zoo` presets.
 
     Subclasses set :attr:`arch_zoo` (preset name -> complete spec dict) and
-    :attr:`default_arch`, may check a spec in :meth:`_validate`, and yield the
-    modules that ``frozen_stages`` freezes from :meth:`_frozen_modules`. They
-    set ``self.frozen_stages`` and ``self.norm_eval`` and call
-    :meth:`_freeze_stages` at the end of ``__init__``.
+    :attr:`default_arch`, may check a spec in :meth:`_validate`, say how many
+    stages a spec has (:meth:`_num_stages`), and yield the modules that
+    ``frozen_stages`` freezes from :meth:`_frozen_modules`. Their
+    ``__init__`` starts with :meth:`_init_preset` (arch, ``norm_eval``,
+    ``frozen_stages``, ``with_cp``) and ends with :meth:`_freeze_stages`.
     """
     arch_zoo: Dict[str, dict] = {}
     default_arch: str = ''
@@ -51,13 +82,18 @@ class PresetBackbone(DeployMixin, BaseBackbone):
         if getattr(self, 'run_channels_last', False):
             self.to(memory_format=torch.channels_last)
 
+    @property
+    def expected_in_channels(self) -> Optional[int]:
+        """The number of input channels the backbone was built for: that of
+        its first convolution (None if it has none)."""
+        conv = next((m for m in self.modules() if isinstance(m, nn.Conv2d)), None)
+        return None if conv is None else conv.in_channels
+
     def check_input_size(self, x: torch.Tensor, why: str) -> None:
-        """Raise an error naming the size and ``self.size_divisor`` (and
-        ``why``) when the input's H or W is not a multiple of it."""
-        h, w = x.shape[-2:]
-        if h % self.size_divisor or w % self.size_divisor:
-            raise ValueError(f'{type(self).__name__}: input size {h}x{w} must be divisible by '
-                             f'{self.size_divisor} ({why})')
+        """Raise :class:`InputShapeError` unless ``x`` is an image batch this
+        backbone takes: ``(N, C, H, W)`` with C its input channels and H, W
+        multiples of ``self.size_divisor`` (``why`` says why)."""
+        check_image_batch(type(self).__name__, x, self.expected_in_channels, self.size_divisor, why)
 
     def prepare_input(self, x: torch.Tensor) -> torch.Tensor:
         """The input in the memory format this backbone runs in (same values)."""
@@ -100,6 +136,39 @@ class PresetBackbone(DeployMixin, BaseBackbone):
     @classmethod
     def _validate(cls, spec: dict) -> None:
         """Raise a clear error if ``spec`` is inconsistent (subclasses)."""
+
+    @classmethod
+    def _num_stages(cls, spec: dict) -> int:
+        """The number of stages of ``spec`` that ``frozen_stages`` counts
+        (subclasses; default: the class's ``num_stages``)."""
+        return cls.num_stages
+
+    def _init_preset(self, arch: Union[str, dict, None], norm_eval: bool, frozen_stages: int,
+                     with_cp: bool) -> dict:
+        """What every preset backbone's ``__init__`` does first (after
+        ``super().__init__``): resolve ``arch`` into ``self.arch`` (see
+        :meth:`resolve_arch`), keep ``norm_eval`` and ``with_cp``, and check
+        and keep ``frozen_stages`` (an int in ``[-1, num_stages]``). Returns
+        the spec."""
+        spec = self.resolve_arch(arch)
+        n = self._num_stages(spec)
+        if not isinstance(frozen_stages, int) or not -1 <= frozen_stages <= n:
+            raise ValueError(f'{type(self).__name__}: frozen_stages must be an int in [-1, {n}], '
+                             f'got {frozen_stages!r}')
+        self.arch = spec
+        self.norm_eval = norm_eval
+        self.with_cp = with_cp
+        self.frozen_stages = frozen_stages
+        return spec
+
+    def _set_out_indices(self, out_indices, n: int, what: str) -> None:
+        """Check and keep ``self.out_indices``: a non-empty sequence of ints
+        in ``[0, n)``, the indices of ``what`` (named in the error)."""
+        out_indices = tuple(out_indices)
+        if not out_indices or any(not isinstance(i, int) or not 0 <= i < n for i in out_indices):
+            raise ValueError(f'{type(self).__name__}: out_indices must be non-empty {what} indices in [0, {n}), '
+                             f'got {out_indices}')
+        self.out_indices = out_indices
 
     def _frozen_modules(self) -> Iterator[nn.Module]:
         """The modules ``frozen_stages`` freezes (subclasses)."""

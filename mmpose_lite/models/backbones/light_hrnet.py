@@ -22,6 +22,7 @@ def _preset(num_channels=_W40, num_modules=(2, 4, 2), **kw):
                 num_channels=num_channels, with_fuse=True, with_head=True, fuse_mode='litehrnet', **kw)
 
 
+@register_model
 class LightHRNet(PresetBackbone):
     """The high-resolution lightweight skeleton of Lite-HRNet and X-HRNet.
 
@@ -120,20 +121,9 @@ class LightHRNet(PresetBackbone):
                      dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm'])
                  ]):
         super().__init__(init_cfg=init_cfg)
-        spec = self.resolve_arch(arch)
-        self.arch = spec
-        self.norm_eval = norm_eval
-        self.with_cp = with_cp
-        num_stages = len(spec['num_modules'])
-        if not isinstance(frozen_stages, int) or not -1 <= frozen_stages <= num_stages:
-            raise ValueError(f'frozen_stages must be an int in [-1, {num_stages}], got {frozen_stages!r}')
-        self.frozen_stages = frozen_stages
-        self.num_stages = num_stages
-        last_branches = spec['num_branches'][-1]
-        out_indices = tuple(out_indices)
-        if not out_indices or any(not 0 <= i < last_branches for i in out_indices):
-            raise ValueError(f'out_indices must be non-empty indices in [0, {last_branches}), got {out_indices}')
-        self.out_indices = out_indices
+        spec = self._init_preset(arch, norm_eval, frozen_stages, with_cp)
+        self.num_stages = num_stages = self._num_stages(spec)
+        self._set_out_indices(out_indices, spec['num_branches'][-1], 'branch')
         self.size_divisor = 2**(max(spec['num_branches']) + 1)
 
         self.stem = LiteStem(in_channels, **spec['stem'], conv_cfg=conv_cfg, norm_cfg=norm_cfg, with_cp=with_cp)
@@ -153,9 +143,13 @@ class LightHRNet(PresetBackbone):
             self.head_layer = IterativeHead(channels, conv_cfg=conv_cfg, norm_cfg=norm_cfg)
             channels = self.head_layer.out_channels
         #: channels of each returned feature map
-        self.out_channels = [channels[i] for i in out_indices]
+        self.out_channels = [channels[i] for i in self.out_indices]
         self._freeze_stages()
         self.set_channels_last(channels_last)
+
+    @classmethod
+    def _num_stages(cls, spec: dict) -> int:
+        return len(spec['num_modules'])
 
     @classmethod
     def _validate(cls, spec: dict):
@@ -189,9 +183,6 @@ class LightHRNet(PresetBackbone):
         for i in range(max(self.frozen_stages, 0)):
             yield getattr(self, f'transition{i}')
             yield getattr(self, f'stage{i}')
-
-
-register_model(LightHRNet)
 
 
 @register_model

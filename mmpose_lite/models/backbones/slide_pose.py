@@ -96,18 +96,8 @@ class SlidePoseNet(PresetBackbone):
                      dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm'])
                  ]):
         super().__init__(init_cfg=init_cfg)
-        spec = self.resolve_arch(arch)
-        self.arch = spec
-        self.norm_eval = norm_eval
-        self.with_cp = with_cp
-        if not isinstance(frozen_stages, int) or not -1 <= frozen_stages <= self.num_stages:
-            raise ValueError(f'frozen_stages must be an int in [-1, {self.num_stages}], got {frozen_stages!r}')
-        self.frozen_stages = frozen_stages
-        out_indices = tuple(out_indices)
-        if not out_indices or any(not isinstance(i, int) or not 0 <= i < self.num_stages for i in out_indices):
-            raise ValueError(f'out_indices must be non-empty stage indices in [0, {self.num_stages}), '
-                             f'got {out_indices}')
-        self.out_indices = out_indices
+        spec = self._init_preset(arch, norm_eval, frozen_stages, with_cp)
+        self._set_out_indices(out_indices, self.num_stages, 'stage')
 
         conv = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg)
         stem = spec['stem_channels']
@@ -124,7 +114,7 @@ class SlidePoseNet(PresetBackbone):
             setattr(self, f'stage{i}', nn.Sequential(*layers))
             prev = width
         #: channels of each returned feature map
-        self.out_channels = [spec['widths'][i] for i in out_indices]
+        self.out_channels = [spec['widths'][i] for i in self.out_indices]
         self._freeze_stages()
 
     @classmethod

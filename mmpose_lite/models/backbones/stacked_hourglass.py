@@ -109,19 +109,11 @@ class StackedHourglass(PresetBackbone):
                      dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm'])
                  ]):
         super().__init__(init_cfg=init_cfg)
-        spec = self.resolve_arch(arch)
+        spec = self._init_preset(arch, norm_eval, frozen_stages, with_cp)
         if not isinstance(num_joints, int) or num_joints < 1:
             raise ValueError(f'{type(self).__name__}: num_joints must be a positive int, got {num_joints!r}')
-        n = spec['num_stacks']
-        if not isinstance(frozen_stages, int) or not -1 <= frozen_stages <= n:
-            raise ValueError(f'{type(self).__name__}: frozen_stages must be an int in [-1, {n}], '
-                             f'got {frozen_stages!r}')
-        self.arch = spec
-        self.num_stacks = n
+        self.num_stacks = n = spec['num_stacks']
         self.num_joints = num_joints
-        self.norm_eval = norm_eval
-        self.frozen_stages = frozen_stages
-        self.with_cp = with_cp
         #: input height and width must be multiples of this (stem /4, hourglass /2**depth)
         self.size_divisor = 4 * 2**spec['depth']
         #: channels of every returned map (the heatmaps)
@@ -152,6 +144,10 @@ class StackedHourglass(PresetBackbone):
         self.feature_feedback = nn.ModuleList(conv1x1(feats, feats) for _ in range(n - 1))
         self.heatmap_feedback = nn.ModuleList(conv1x1(num_joints, feats) for _ in range(n - 1))
         self._freeze_stages()
+
+    @classmethod
+    def _num_stages(cls, spec: dict) -> int:
+        return spec['num_stacks']
 
     @classmethod
     def _validate(cls, spec: dict):

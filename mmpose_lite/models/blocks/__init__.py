@@ -1,4 +1,6 @@
-"""Blocks and layers the backbones are composed of."""
+"""Blocks and layers the backbones are composed of; the block contract is
+:class:`~.base.BlockBase`."""
+from .base import BlockBase
 from .ccw_block import ConditionalChannelWeightingBlock
 from .hr_layers import apply_transition, build_fuse_layers, build_transition, dw_pw, fuse_branches
 from .hourglass_module import HourglassModule
@@ -12,7 +14,7 @@ from .unit_resblocks import UnitBasicBlock, UnitBottleneck
 from .utils import checkpointed
 
 __all__ = [
-    'ConditionalChannelWeightingBlock', 'ShuffleBlock', 'HRModule', 'IterativeHead', 'LiteStem', 'dw_pw',
-    'build_transition', 'apply_transition', 'build_fuse_layers', 'fuse_branches', 'checkpointed',
+    'BlockBase', 'ConditionalChannelWeightingBlock', 'ShuffleBlock', 'HRModule', 'IterativeHead', 'LiteStem',
+    'dw_pw', 'build_transition', 'apply_transition', 'build_fuse_layers', 'fuse_branches', 'checkpointed',
     'PreActBottleneck', 'HourglassModule', 'UnitBasicBlock', 'UnitBottleneck', 'TokenMixerBlock'
 ]

@@ -3,17 +3,15 @@ from typing import List, Sequence
 
 import torch
 from mmcv.cnn import ConvModule
-from mmengine.model import BaseModule
 from torch import nn
 
-from mmpose_lite.registry import build_unit
+from mmpose_lite.registry import build_unit, register_block
 from ..ops import concat_shuffle, halves
-from mmpose_lite.registry import BLOCKS
-from .utils import checkpointed
+from .base import BlockBase
 
 
-@BLOCKS.register_module()
-class ConditionalChannelWeightingBlock(BaseModule):
+@register_block
+class ConditionalChannelWeightingBlock(BlockBase):
     """Conditional channel weighting across all branches of a stage module.
 
     Each branch is split in halves; the second halves of all branches go
@@ -31,8 +29,10 @@ class ConditionalChannelWeightingBlock(BaseModule):
             Default: ``dict(type='CrossResolutionWeighting')``.
         spatial_unit (dict): Per-branch unit.
             Default: ``dict(type='SpatialWeighting', ratio=4)``.
-        conv_cfg (dict, optional): Convolution config, passed to the units too.
-        norm_cfg (dict): Normalization config, passed to the units that take one.
+        conv_cfg (dict, optional): Convolution config of the depthwise convs
+            and the units.
+        norm_cfg (dict): Normalization after the depthwise convs, passed to
+            the units that take one (the cross-resolution unit).
         with_cp (bool): Use activation checkpointing. Default: False.
         init_cfg (dict, optional): Initialization config. Default: None.
 
@@ -49,11 +49,10 @@ class ConditionalChannelWeightingBlock(BaseModule):
                  cross_unit=dict(type='CrossResolutionWeighting'),
                  spatial_unit=dict(type='SpatialWeighting', ratio=4), conv_cfg=None, norm_cfg=dict(type='BN'),
                  with_cp=False, init_cfg=None):
-        super().__init__(init_cfg=init_cfg)
+        super().__init__(with_cp=with_cp, init_cfg=init_cfg)
         if any(c % 2 for c in channels):
             raise ValueError(f'every branch needs an even number of channels, got {list(channels)}')
         half_channels = [c // 2 for c in channels]
-        self.with_cp = with_cp
         host = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg)
         self.cross_resolution_weighting = build_unit(dict(cross_unit, ratio=reduce_ratio), half_channels, **host)
         self.depthwise_convs = nn.ModuleList([
@@ -67,6 +66,3 @@ class ConditionalChannelWeightingBlock(BaseModule):
         x2 = self.cross_resolution_weighting([h[1] for h in split])
         x2 = [sw(dw(x)) for x, dw, sw in zip(x2, self.depthwise_convs, self.spatial_weighting)]
         return [concat_shuffle(h[0], y) for h, y in zip(split, x2)]
-
-    def forward(self, xs: List[torch.Tensor]) -> List[torch.Tensor]:
-        return checkpointed(self._forward, xs, self.with_cp)

@@ -12,10 +12,11 @@ from .hr_layers import build_fuse_layers, fuse_branches
 class HRModule(BaseModule):
     """Parallel branches of ``num_blocks`` blocks each, then the fuse layers.
 
-    The block is any entry of :data:`~mmpose_lite.registry.BLOCKS`: a
-    multi-branch block (``multi_branch=True``) is stacked ``num_blocks`` times
-    over the whole list of branches (``layers.{k}``); a single-branch block is
-    stacked per branch (``layers.{branch}.{k}``). Both layouts match MMPose's
+    The block is any entry of :data:`~mmpose_lite.registry.BLOCKS` (the
+    contract of :class:`~.base.BlockBase`): a multi-branch block
+    (``multi_branch=True``) is stacked ``num_blocks`` times over the whole
+    list of branches (``layers.{k}``); a single-branch block is stacked per
+    branch (``layers.{branch}.{k}``). Both layouts match MMPose's
     ``LiteHRModule`` for its ``LITE`` and ``NAIVE`` types.
 
     Args:

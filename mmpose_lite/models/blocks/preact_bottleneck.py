@@ -1,13 +1,12 @@
 """The pre-activation bottleneck residual of the Stacked Hourglass."""
 import torch
 from mmcv.cnn import build_conv_layer, build_norm_layer
-from mmengine.model import BaseModule
 from torch import nn
 
-from .utils import checkpointed
+from .base import BlockBase
 
 
-class PreActBottleneck(BaseModule):
+class PreActBottleneck(BlockBase):
     """The residual module of `Stacked Hourglass Networks for Human Pose
     Estimation <https://arxiv.org/abs/1603.06937>`_ (Newell et al., 2016).
 
@@ -33,13 +32,12 @@ class PreActBottleneck(BaseModule):
 
     def __init__(self, in_channels: int, out_channels: int, conv_cfg=None, norm_cfg=dict(type='BN'),
                  with_cp: bool = False, init_cfg=None):
-        super().__init__(init_cfg=init_cfg)
+        super().__init__(with_cp=with_cp, init_cfg=init_cfg)
         if in_channels <= 0 or out_channels <= 0 or out_channels % 2:
             raise ValueError(f'PreActBottleneck needs positive channels and an even out_channels, '
                              f'got in_channels={in_channels}, out_channels={out_channels}')
         self.in_channels = in_channels
         self.out_channels = out_channels
-        self.with_cp = with_cp
         mid = out_channels // 2
 
         def pre_act_conv(i, o, k):
@@ -55,6 +53,3 @@ class PreActBottleneck(BaseModule):
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.skip(x) + self.conv3(self.conv2(self.conv1(x)))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return checkpointed(self._forward, x, self.with_cp)

@@ -1,17 +1,15 @@
 """Shuffle blocks with pluggable units: naive Lite-HRNet and X-HRNet."""
 import torch
 from mmcv.cnn import ConvModule
-from mmengine.model import BaseModule
 from torch import nn
 
-from mmpose_lite.registry import build_unit
+from mmpose_lite.registry import build_unit, register_block
 from ..ops import concat_shuffle, halves
-from mmpose_lite.registry import BLOCKS
-from .utils import checkpointed
+from .base import BlockBase
 
 
-@BLOCKS.register_module()
-class ShuffleBlock(BaseModule):
+@register_block
+class ShuffleBlock(BlockBase):
     """A stride-1 ShuffleNetV2 block whose two pointwise layers are units.
 
     ``x -> (x1, x2)`` halves; ``x2 -> pre -> dw 3x3 - norm -> post``; the
@@ -29,8 +27,10 @@ class ShuffleBlock(BaseModule):
         channels (int): Input and output channels (even).
         pre (dict): Unit before the depthwise conv. Default: ``PointwiseConv``.
         post (dict): Unit after the depthwise conv. Default: ``PointwiseConv``.
-        conv_cfg (dict, optional): Convolution config, passed to the units too.
-        norm_cfg (dict): Normalization config, passed to the units that take one.
+        conv_cfg (dict, optional): Convolution config of the depthwise conv
+            and the units.
+        norm_cfg (dict): Normalization after the depthwise conv, passed to
+            the units that take one (``PointwiseConv``).
         with_cp (bool): Use activation checkpointing. Default: False.
         init_cfg (dict, optional): Initialization config. Default: None.
 
@@ -44,11 +44,10 @@ class ShuffleBlock(BaseModule):
 
     def __init__(self, channels: int, pre=dict(type='PointwiseConv'), post=dict(type='PointwiseConv'),
                  conv_cfg=None, norm_cfg=dict(type='BN'), with_cp=False, init_cfg=None):
-        super().__init__(init_cfg=init_cfg)
+        super().__init__(with_cp=with_cp, init_cfg=init_cfg)
         if channels % 2:
             raise ValueError(f'ShuffleBlock needs an even number of channels, got {channels}')
         half = channels // 2
-        self.with_cp = with_cp
         host = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg)
         self.branch2 = nn.Sequential(
             build_unit(pre, half, **host),
@@ -58,6 +57,3 @@ class ShuffleBlock(BaseModule):
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         x1, x2 = halves(x)
         return concat_shuffle(x1, self.branch2(x2))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return checkpointed(self._forward, x, self.with_cp)

@@ -1,14 +1,13 @@
 """The Lite-HRNet stem: a strided conv and a shuffle block down to 1/4 size."""
 import torch
 from mmcv.cnn import ConvModule
-from mmengine.model import BaseModule
 from torch import nn
 
 from ..ops import concat_shuffle, halves
-from .utils import checkpointed
+from .base import BlockBase
 
 
-class LiteStem(BaseModule):
+class LiteStem(BlockBase):
     """``3x3/2 conv-BN-ReLU``, then a stride-2 shuffle block on its two halves.
 
     One half goes ``dw 3x3/2-BN -> 1x1-BN-ReLU`` (``branch1``), the other
@@ -28,11 +27,10 @@ class LiteStem(BaseModule):
 
     def __init__(self, in_channels, stem_channels, out_channels, expand_ratio, conv_cfg=None,
                  norm_cfg=dict(type='BN'), with_cp=False, init_cfg=None):
-        super().__init__(init_cfg=init_cfg)
+        super().__init__(with_cp=with_cp, init_cfg=init_cfg)
         if stem_channels % 2:
             raise ValueError(f'stem_channels must be even, got {stem_channels}')
         self.out_channels = out_channels
-        self.with_cp = with_cp
         relu = dict(type='ReLU')
         half = stem_channels // 2
         same = stem_channels == out_channels
@@ -54,6 +52,3 @@ class LiteStem(BaseModule):
         x1, x2 = halves(x)
         x2 = self.linear_conv(self.depthwise_conv(self.expand_conv(x2)))
         return concat_shuffle(self.branch1(x1), x2)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return checkpointed(self._forward, x, self.with_cp)

@@ -1,16 +1,15 @@
 """The transformer block of the Slide backbone, with a pluggable token mixer."""
 import torch
 from mmcv.cnn import ConvModule, build_norm_layer
-from mmengine.model import BaseModule
 from torch import nn
-from torch.nn.modules.batchnorm import _BatchNorm
 
-from mmpose_lite.registry import BLOCKS, build_unit
-from .utils import checkpointed
+from mmpose_lite.deploy.fuse import Deployable, can_fold_bn, fold_bn
+from mmpose_lite.registry import build_unit, register_block
+from .base import BlockBase
 
 
-@BLOCKS.register_module()
-class TokenMixerBlock(BaseModule):
+@register_block
+class TokenMixerBlock(Deployable, BlockBase):
     """A pre-norm transformer block on NCHW maps whose token mixer is a unit.
 
     ``x = x + mixer(norm1(x))``; ``x = x + ffn(norm2(x))``, where the
@@ -22,8 +21,8 @@ class TokenMixerBlock(BaseModule):
     ``GlobalSelfAttention`` in the low-resolution ones. The norms are
     ``norm_cfg`` (BatchNorm by default, so ``norm_eval`` and BN folding
     apply; :meth:`switch_to_deploy` folds them into the 1x1 convolutions
-    that follow them). As a ``BLOCKS`` entry (``multi_branch=False``) it can also serve
-    as the block of the Lite-HRNet skeleton.
+    that follow them). As a ``BLOCKS`` entry (``multi_branch=False``) it can
+    also serve as the block of the Lite-HRNet skeleton.
 
     Args:
         channels (int): Input and output channels.
@@ -45,11 +44,10 @@ class TokenMixerBlock(BaseModule):
 
     def __init__(self, channels: int, mixer=dict(type='SlideAttention'), mlp_ratio: float = 2., conv_cfg=None,
                  norm_cfg=dict(type='BN'), act_cfg=dict(type='GELU'), with_cp: bool = False, init_cfg=None):
-        super().__init__(init_cfg=init_cfg)
+        super().__init__(with_cp=with_cp, init_cfg=init_cfg)
         if mlp_ratio <= 0:
             raise ValueError(f'TokenMixerBlock: mlp_ratio must be positive, got {mlp_ratio!r}')
         hidden = max(1, int(round(channels * mlp_ratio)))
-        self.with_cp = with_cp
         self.norm1 = build_norm_layer(norm_cfg, channels)[1]
         self.mixer = build_unit(mixer, channels, conv_cfg=conv_cfg, norm_cfg=norm_cfg)
         self.norm2 = build_norm_layer(norm_cfg, channels)[1]
@@ -59,41 +57,20 @@ class TokenMixerBlock(BaseModule):
                        act_cfg=act_cfg),
             ConvModule(hidden, channels, 1, conv_cfg=conv_cfg, norm_cfg=None, act_cfg=None))
 
-    @torch.no_grad()
-    def switch_to_deploy(self, test_cfg=None):
+    def _deploy(self) -> None:
         """Inference form (exact with the BatchNorm running statistics):
-        deploy the mixer if it can, then fold each pre-norm BatchNorm into
-        the 1x1 convolution right after it (the mixer's ``qkv``, when it has
-        one, and the FFN's first conv) and replace it by ``nn.Identity``.
-        Idempotent; ``test_cfg`` is unused (MMPose's convention)."""
-        if getattr(self.mixer, 'switch_to_deploy', None) is not None:
-            self.mixer.switch_to_deploy(test_cfg)
-        qkv = getattr(self.mixer, 'qkv', None)
-        for norm_name, conv in (('norm1', qkv), ('norm2', self.ffn[0].conv)):
+        deploy the mixer if it has a deploy form, then fold each pre-norm
+        BatchNorm into the convolution its output enters alone (the mixer's
+        :meth:`~mmpose_lite.models.units.base.Unit.input_conv`, when it has
+        one, and the FFN's first 1x1 conv) and replace it by ``nn.Identity``."""
+        if isinstance(self.mixer, Deployable):
+            self.mixer.switch_to_deploy()
+        for norm_name, conv in (('norm1', self.mixer.input_conv()), ('norm2', self.ffn[0].conv)):
             norm = getattr(self, norm_name)
-            if isinstance(norm, _BatchNorm) and _is_pointwise(conv):
-                _fold_norm_into_next_conv(norm, conv)
+            if can_fold_bn(conv, norm, bn_first=True):
+                fold_bn(conv, norm, bn_first=True)
                 setattr(self, norm_name, nn.Identity())
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.mixer(self.norm1(x))
         return x + self.ffn(self.norm2(x))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return checkpointed(self._forward, x, self.with_cp)
-
-
-def _is_pointwise(conv) -> bool:
-    return (type(conv) is nn.Conv2d and conv.kernel_size == (1, 1) and conv.stride == (1, 1)
-            and conv.padding == (0, 0) and conv.groups == 1)
-
-
-def _fold_norm_into_next_conv(norm: _BatchNorm, conv: nn.Conv2d):
-    """``conv(norm(x)) == conv'(x)`` for a 1x1 ``conv``: with ``norm(x) = s * x + t``,
-    ``w' = w * s`` (per input channel) and ``b' = b + w t``."""
-    s = norm.weight / torch.sqrt(norm.running_var + norm.eps)
-    t = norm.bias - norm.running_mean * s
-    w = conv.weight
-    bias = conv.bias if conv.bias is not None else w.new_zeros(w.shape[0])
-    conv.bias = nn.Parameter(bias + w[:, :, 0, 0] @ t)
-    conv.weight = nn.Parameter(w * s.view(1, -1, 1, 1))

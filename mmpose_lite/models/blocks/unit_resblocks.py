@@ -10,6 +10,8 @@ from mmpose.models.backbones.resnet import BasicBlock, Bottleneck
 
 from mmpose_lite.registry import build_unit
 
+_PSA = dict(type='PSA', layout='parallel')
+
 
 class _UnitBlockMixin:
     """Adds ``self.unit`` to one of MMPose's blocks without touching its code.
@@ -20,11 +22,23 @@ class _UnitBlockMixin:
     features, and MMPose's forward (including its ``with_cp`` path), its
     parameter names and its initialization stay as they are: an MMPose
     checkpoint loads, the unit's ``unit.*`` keys being the only new ones.
+
+    Args:
+        in_channels (int): Input channels.
+        out_channels (int): Output channels.
+        unit (dict, optional): Unit config, built from ``UNITS`` for the
+            block's middle channels (``out_channels / expansion``) with the
+            block's ``conv_cfg``/``norm_cfg`` as defaults. None gives MMPose's
+            plain block. Default: ``dict(type='PSA', layout='parallel')``.
+        **kwargs: Every other argument of MMPose's block (``stride``,
+            ``dilation``, ``downsample``, ``with_cp``, ``conv_cfg``,
+            ``norm_cfg``, ...).
     """
     unit_input_of = None
 
-    def _add_unit(self, unit, channels: int):
-        self.unit = build_unit(unit, channels, conv_cfg=self.conv_cfg, norm_cfg=self.norm_cfg)
+    def __init__(self, in_channels: int, out_channels: int, unit=_PSA, **kwargs):
+        super().__init__(in_channels, out_channels, **kwargs)
+        self.unit = build_unit(unit, self.mid_channels, conv_cfg=self.conv_cfg, norm_cfg=self.norm_cfg)
         if self.unit is not None:
             # a bound method (not a lambda): deepcopy (EMA) rebinds it to the copy
             getattr(self, self.unit_input_of).register_forward_pre_hook(self._apply_unit)
@@ -46,16 +60,8 @@ class _UnitBlockMixin:
 class UnitBasicBlock(_UnitBlockMixin, BasicBlock):
     """MMPose's ``BasicBlock`` with a unit after ``conv1 - norm1 - relu``.
 
-    Args:
-        in_channels (int): Input channels.
-        out_channels (int): Output channels.
-        unit (dict, optional): Unit config, built from ``UNITS`` for the
-            block's middle channels with the block's ``conv_cfg``/``norm_cfg``
-            as defaults. None gives MMPose's plain block.
-            Default: ``dict(type='PSA', layout='parallel')``.
-        **kwargs: Every other argument of MMPose's ``BasicBlock``
-            (``stride``, ``dilation``, ``downsample``, ``with_cp``,
-            ``conv_cfg``, ``norm_cfg``, ...).
+    The arguments are those of :class:`_UnitBlockMixin` (``in_channels``,
+    ``out_channels``, ``unit``, and MMPose's ``BasicBlock``'s).
 
     Example:
         >>> import torch
@@ -66,22 +72,12 @@ class UnitBasicBlock(_UnitBlockMixin, BasicBlock):
     unit_input_of = 'conv2'
     default_expansion = 1
 
-    def __init__(self, in_channels, out_channels, unit=dict(type='PSA', layout='parallel'), **kwargs):
-        super().__init__(in_channels, out_channels, **kwargs)
-        self._add_unit(unit, self.mid_channels)
-
 
 class UnitBottleneck(_UnitBlockMixin, Bottleneck):
     """MMPose's ``Bottleneck`` with a unit after ``conv2 (3x3) - norm2 - relu``.
 
-    Args:
-        in_channels (int): Input channels.
-        out_channels (int): Output channels.
-        unit (dict, optional): Unit config, built from ``UNITS`` for the
-            block's middle channels (``out_channels / expansion``) with the
-            block's ``conv_cfg``/``norm_cfg`` as defaults. None gives MMPose's
-            plain block. Default: ``dict(type='PSA', layout='parallel')``.
-        **kwargs: Every other argument of MMPose's ``Bottleneck``.
+    The arguments are those of :class:`_UnitBlockMixin` (``in_channels``,
+    ``out_channels``, ``unit``, and MMPose's ``Bottleneck``'s).
 
     Example:
         >>> import torch
@@ -91,7 +87,3 @@ class UnitBottleneck(_UnitBlockMixin, Bottleneck):
     """
     unit_input_of = 'conv3'
     default_expansion = 4
-
-    def __init__(self, in_channels, out_channels, unit=dict(type='PSA', layout='parallel'), **kwargs):
-        super().__init__(in_channels, out_channels, **kwargs)
-        self._add_unit(unit, self.mid_channels)

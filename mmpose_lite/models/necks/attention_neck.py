@@ -7,7 +7,7 @@ from mmengine.model import BaseModule
 from torch import nn
 
 from mmpose_lite.registry import UNITS, build_unit, lookup, register_model
-from ..units.base import CrossResolutionUnit
+from ..strict_load import StrictLoadMixin
 
 
 def _as_list(channels, name: str):
@@ -19,7 +19,7 @@ def _as_list(channels, name: str):
 
 
 @register_model
-class AttentionNeck(BaseModule):
+class AttentionNeck(StrictLoadMixin, BaseModule):
     """Apply an attention unit of ``UNITS`` to one or all backbone outputs.
 
     This is how a unit (PSA, SUSA, Lite-HRNet's spatial weighting, ...) goes
@@ -70,7 +70,7 @@ class AttentionNeck(BaseModule):
         except (KeyError, TypeError) as err:
             raise type(err)(f'AttentionNeck: bad unit: {err.args[0]}') from None
         self.unit_cfg = copy.deepcopy(unit)
-        self.cross_resolution = issubclass(cls, CrossResolutionUnit)
+        self.cross_resolution = cls.cross_resolution
         host = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg)
         if self.cross_resolution:
             self.units = nn.ModuleList([build_unit(unit, [self.in_channels[i] for i in self.indices], **host)])

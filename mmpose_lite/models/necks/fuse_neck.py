@@ -7,10 +7,11 @@ from mmengine.model import BaseModule
 
 from mmpose_lite.registry import register_model
 from ..ops import resize_to
+from ..strict_load import StrictLoadMixin
 
 
 @register_model
-class MultiResolutionFuseNeck(BaseModule):
+class MultiResolutionFuseNeck(StrictLoadMixin, BaseModule):
     """Upsample every branch to the highest resolution, concatenate, reduce.
 
     The HRNetV2 representation of `High-Resolution Representations for

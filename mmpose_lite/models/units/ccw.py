@@ -13,19 +13,20 @@ from ..ops import pool_to
 from .base import AttentionUnit, CrossResolutionUnit
 
 
-def _two_acts(act_cfg):
+def _add_excitation(unit, channels: int, ratio: int, conv_cfg, norm_cfg, act_cfg) -> None:
+    """Give ``unit`` the two 1x1 convolutions both weightings compute their
+    weights with: ``conv1: C -> C/ratio`` and ``conv2: C/ratio -> C``, each
+    with its norm (if any) and its activation of ``act_cfg``."""
     if isinstance(act_cfg, dict):
         act_cfg = (act_cfg, act_cfg)
     if len(act_cfg) != 2 or not all(isinstance(a, dict) for a in act_cfg):
         raise ValueError(f'act_cfg must be a dict or two dicts, got {act_cfg!r}')
-    return act_cfg
-
-
-def _check_ratio(channels: int, ratio: int, name: str) -> int:
     if not isinstance(ratio, int) or ratio < 1 or channels // ratio < 1:
-        raise ValueError(f'{name}: ratio={ratio!r} must be a positive int not larger '
+        raise ValueError(f'{type(unit).__name__}: ratio={ratio!r} must be a positive int not larger '
                          f'than the channels ({channels})')
-    return int(channels / ratio)
+    mid = int(channels / ratio)
+    unit.conv1 = ConvModule(channels, mid, 1, conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg[0])
+    unit.conv2 = ConvModule(mid, channels, 1, conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg[1])
 
 
 @register_unit
@@ -52,7 +53,6 @@ class SpatialWeighting(AttentionUnit):
         >>> print(tuple(unit(torch.rand(2, 16, 8, 6)).shape))
         (2, 16, 8, 6)
     """
-    host_kwargs = ('conv_cfg', )
 
     def __init__(self,
                  channels: int,
@@ -62,10 +62,7 @@ class SpatialWeighting(AttentionUnit):
                  act_cfg=(dict(type='ReLU'), dict(type='Sigmoid')),
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
-        act_cfg = _two_acts(act_cfg)
-        mid = _check_ratio(channels, ratio, 'SpatialWeighting')
-        self.conv1 = ConvModule(channels, mid, 1, conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg[0])
-        self.conv2 = ConvModule(mid, channels, 1, conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg[1])
+        _add_excitation(self, channels, ratio, conv_cfg, norm_cfg, act_cfg)
 
     def attention(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv2(self.conv1(x.mean(dim=(2, 3), keepdim=True)))
@@ -102,6 +99,7 @@ class CrossResolutionWeighting(CrossResolutionUnit):
         >>> print([tuple(o.shape) for o in outs])
         [(1, 8, 16, 12), (1, 16, 8, 6)]
     """
+    host_kwargs = ('conv_cfg', 'norm_cfg')
 
     def __init__(self,
                  channels: Sequence[int],
@@ -113,12 +111,8 @@ class CrossResolutionWeighting(CrossResolutionUnit):
         super().__init__(init_cfg=init_cfg)
         if isinstance(channels, int) or len(channels) < 1:
             raise ValueError(f'CrossResolutionWeighting needs a list of branch channels, got {channels!r}')
-        act_cfg = _two_acts(act_cfg)
         self.channels = list(channels)
-        total = sum(self.channels)
-        mid = _check_ratio(total, ratio, 'CrossResolutionWeighting')
-        self.conv1 = ConvModule(total, mid, 1, conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg[0])
-        self.conv2 = ConvModule(mid, total, 1, conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg[1])
+        _add_excitation(self, sum(self.channels), ratio, conv_cfg, norm_cfg, act_cfg)
 
     def attention(self, xs: List[torch.Tensor]) -> List[torch.Tensor]:
         if len(xs) != len(self.channels):

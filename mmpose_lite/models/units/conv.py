@@ -3,16 +3,19 @@ others put an attention unit."""
 from mmcv.cnn import ConvModule
 
 from mmpose_lite.registry import register_unit
+from .base import Unit
 
 
 @register_unit
-class PointwiseConv(ConvModule):
+class PointwiseConv(Unit, ConvModule):
     """``1x1 conv - norm - act`` keeping the channel count.
 
-    Not an attention unit, but it honours the same call contract
-    (``unit(x) -> x'`` of the same shape), so a block can take it or any
-    attention unit by config. It is an :class:`mmcv.cnn.ConvModule`, so its
-    parameters are named ``conv.*`` and ``bn.*`` like MMPose's.
+    Not an attention unit, but it follows the unit contract
+    (:class:`~.base.Unit`: ``unit(x) -> x'`` of the same shape), so a block
+    can take it or any attention unit by config. It is an
+    :class:`mmcv.cnn.ConvModule`, so its parameters are named ``conv.*`` and
+    ``bn.*`` like MMPose's, and deploy folds its BatchNorm as any
+    ``ConvModule``'s.
 
     Args:
         channels (int): Input and output channels.

@@ -4,16 +4,19 @@ from mmengine.model import BaseModule
 
 from mmpose_lite.registry import build_unit, register_unit
 from ..ops import concat_shuffle, halves
+from .base import Unit
 
 
 @register_unit
-class HWSUSA(BaseModule):
+class HWSUSA(Unit, BaseModule):
     """X-HRNet's parallel SUSA: H-wise on the first half of the channels,
     W-wise on the second half, concatenated and channel-shuffled (2 groups).
 
     ``forward(x) = shuffle(x * attention(x))``; :meth:`attention` returns the
     ``(N, C, H, W)`` weights before the shuffle (H-wise weights broadcast along
-    W for the first half, W-wise along H for the second).
+    W for the first half, W-wise along H for the second). Because of the
+    shuffle it is a :class:`~.base.Unit` but not an
+    :class:`~.base.AttentionUnit` (``forward(x) != x * attention(x)``).
 
     Args:
         channels (int): Channels of the input; must be even.
@@ -29,7 +32,6 @@ class HWSUSA(BaseModule):
         >>> print(tuple(unit(torch.rand(2, 16, 24, 18)).shape))
         (2, 16, 24, 18)
     """
-    host_kwargs = ('conv_cfg', )
 
     def __init__(self, channels: int, shuffle: bool = True, stripe_size=None, conv_cfg=None, init_cfg=None):
         super().__init__(init_cfg=init_cfg)

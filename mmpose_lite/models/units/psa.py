@@ -29,19 +29,40 @@ from .base import AttentionUnit
 _LAYOUTS = ('parallel', 'sequential')
 
 
-def _half(channels: int, name: str) -> int:
-    if not isinstance(channels, int) or channels < 2:
-        raise ValueError(f'{name}: channels must be an int >= 2 (the branch halves them), got {channels!r}')
-    return channels // 2
-
-
 def _conv1x1(cin: int, cout: int, conv_cfg, bias=True):
     # the paper's W_q, W_v, W_z: plain 1x1 convolutions
     return ConvModule(cin, cout, 1, conv_cfg=conv_cfg, norm_cfg=None, act_cfg=None, bias=bias)
 
 
+class PSABranch(AttentionUnit):
+    """What the two branches of PSA share: the query and value projections
+    of the input, ``W_q`` and ``W_v: C -> C/2`` (1x1 convs ``wq`` and
+    ``wv``). ``W_q`` maps to ``C/2`` channels, or with
+    :attr:`single_query` to one channel and without a bias (a constant added
+    to every position would cancel in the softmax over positions).
+    Subclasses add their own layers after calling ``__init__``.
+
+    Args:
+        channels (int): Channels C of the input (>= 2).
+        conv_cfg (dict, optional): Convolution config. Default: None.
+        init_cfg (dict, optional): Initialization config. Default: None.
+    """
+    #: ``W_q: C -> 1`` (channel-only branch) instead of ``C -> C/2``
+    single_query = False
+
+    def __init__(self, channels: int, conv_cfg=None, init_cfg=None):
+        super().__init__(init_cfg=init_cfg)
+        if not isinstance(channels, int) or channels < 2:
+            raise ValueError(f'{type(self).__name__}: channels must be an int >= 2 (the branch halves them), '
+                             f'got {channels!r}')
+        half = channels // 2
+        self.channels = channels
+        self.wq = _conv1x1(channels, 1 if self.single_query else half, conv_cfg, bias=not self.single_query)
+        self.wv = _conv1x1(channels, half, conv_cfg)
+
+
 @register_unit
-class PSAChannel(AttentionUnit):
+class PSAChannel(PSABranch):
     """The channel-only branch of PSA, Eq. (2) of the paper.
 
     ``W_q: C -> 1`` and ``W_v: C -> C/2`` (1x1 convs); softmax of the query
@@ -51,11 +72,7 @@ class PSAChannel(AttentionUnit):
     ``forward(x) = x * attention(x)``. The LayerNorm is part of the design, so
     only ``conv_cfg`` is taken from a host. ``W_q`` has no bias: a constant
     added to every position cancels in the softmax, so it could never learn.
-
-    Args:
-        channels (int): Channels C of the input (>= 2).
-        conv_cfg (dict, optional): Convolution config. Default: None.
-        init_cfg (dict, optional): Initialization config. Default: None.
+    The arguments are those of :class:`PSABranch`.
 
     Example:
         >>> import torch
@@ -64,15 +81,11 @@ class PSAChannel(AttentionUnit):
         >>> print(tuple(unit.attention(x).shape), tuple(unit(x).shape))
         (2, 16, 1, 1) (2, 16, 24, 18)
     """
-    host_kwargs = ('conv_cfg', )
+    single_query = True
 
     def __init__(self, channels: int, conv_cfg=None, init_cfg=None):
-        super().__init__(init_cfg=init_cfg)
-        half = _half(channels, type(self).__name__)
-        self.channels = channels
-        self.wq = _conv1x1(channels, 1, conv_cfg, bias=False)
-        self.wv = _conv1x1(channels, half, conv_cfg)
-        self.wz = _conv1x1(half, channels, conv_cfg)
+        super().__init__(channels, conv_cfg=conv_cfg, init_cfg=init_cfg)
+        self.wz = _conv1x1(channels // 2, channels, conv_cfg)
         self.ln = nn.LayerNorm(channels)
 
     def attention(self, x: torch.Tensor) -> torch.Tensor:
@@ -85,19 +98,15 @@ class PSAChannel(AttentionUnit):
 
 
 @register_unit
-class PSASpatial(AttentionUnit):
+class PSASpatial(PSABranch):
     """The spatial-only branch of PSA, Eq. (4) of the paper.
 
     ``W_q: C -> C/2`` (1x1 conv) then global average pooling and a softmax
     over the C/2 channels; ``W_v: C -> C/2`` (1x1 conv); their product is one
     value per position, reshaped to ``(N, 1, H, W)``, then sigmoid.
     :meth:`attention` returns ``(N, 1, H, W)`` weights in (0, 1);
-    ``forward(x) = x * attention(x)``.
-
-    Args:
-        channels (int): Channels C of the input (>= 2).
-        conv_cfg (dict, optional): Convolution config. Default: None.
-        init_cfg (dict, optional): Initialization config. Default: None.
+    ``forward(x) = x * attention(x)``. The arguments are those of
+    :class:`PSABranch`.
 
     Example:
         >>> import torch
@@ -106,14 +115,6 @@ class PSASpatial(AttentionUnit):
         >>> print(tuple(unit.attention(x).shape), tuple(unit(x).shape))
         (2, 1, 24, 18) (2, 16, 24, 18)
     """
-    host_kwargs = ('conv_cfg', )
-
-    def __init__(self, channels: int, conv_cfg=None, init_cfg=None):
-        super().__init__(init_cfg=init_cfg)
-        half = _half(channels, type(self).__name__)
-        self.channels = channels
-        self.wq = _conv1x1(channels, half, conv_cfg)
-        self.wv = _conv1x1(channels, half, conv_cfg)
 
     def attention(self, x: torch.Tensor) -> torch.Tensor:
         n, _, h, w = x.shape
@@ -151,7 +152,6 @@ class PSA(AttentionUnit):
         >>> print(tuple(unit.attention(x).shape), tuple(unit(x).shape))
         (2, 16, 24, 18) (2, 16, 24, 18)
     """
-    host_kwargs = ('conv_cfg', )
 
     def __init__(self, channels: int, layout: str = 'parallel', conv_cfg=None, init_cfg=None):
         super().__init__(init_cfg=init_cfg)

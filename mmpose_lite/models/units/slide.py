@@ -8,12 +8,12 @@ from typing import Optional
 
 import torch
 import torch.nn.functional as F
-from mmcv.cnn import build_conv_layer
-from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
 from torch import nn
 
+from mmpose_lite.deploy.fuse import Deployable
 from mmpose_lite.registry import register_unit
+from .base import TokenMixer
 
 __all__ = ['SlideAttention', 'slide_attention_unfold', 'one_hot_shift_kernels']
 
@@ -41,12 +41,12 @@ def _padding_bias(kernel_size: int, height: int, width: int) -> torch.Tensor:
 
 
 @register_unit
-class SlideAttention(BaseModule):
+class SlideAttention(Deployable, TokenMixer):
     """Multi-head slide attention: local self-attention over a k x k window.
 
-    A token mixer, not a multiplicative gate: it follows the call contract of
-    the attention units (``unit(x) -> x'``, NCHW, same channels and spatial
-    size, any H x W) so blocks and necks take it by config, but it does not
+    A :class:`~.base.TokenMixer`, not a multiplicative gate: it follows the
+    unit contract (``unit(x) -> x'``, NCHW, same channels and spatial size,
+    any H x W) so blocks and necks take it by config, but it does not
     subclass :class:`~.base.AttentionUnit` (which computes ``x * a(x)``).
 
     For each position and head (``K = k*k`` neighbours, ``j`` row-major):
@@ -74,8 +74,9 @@ class SlideAttention(BaseModule):
     the convolution form exactly (see :func:`slide_attention_unfold` and the
     tests) at a fraction of its memory traffic.
 
-    **Deploy.** :meth:`switch_to_deploy` merges ``S`` and ``D`` into one
-    kernel (``merged_shift``) and drops ``D``; :meth:`shift_conv` returns it
+    **Deploy.** :meth:`switch_to_deploy` (of
+    :class:`~mmpose_lite.deploy.Deployable`) merges ``S`` and ``D`` into one
+    kernel (``merged_shift``) and drops both; :meth:`shift_conv` returns it
     as one depthwise ``nn.Conv2d`` (``2C -> 2C*K``) for runtimes that want
     the convolution form. The authors released no merge.
 
@@ -102,7 +103,8 @@ class SlideAttention(BaseModule):
         qk_scale (float, optional): Logit scale. Default: ``head_dim ** -0.5``.
         mask_padding (bool): Exclude neighbours outside the map from the
             softmax. Default: True.
-        conv_cfg (dict, optional): Config of the 1x1 convolutions. Default: None.
+        conv_cfg (dict, optional): Config of the 1x1 convolutions
+            (:class:`~.base.TokenMixer`'s ``qkv`` and ``proj``). Default: None.
         init_cfg (dict, optional): Initialization config. Default: None.
 
     Example:
@@ -114,7 +116,6 @@ class SlideAttention(BaseModule):
         >>> print(unit.shift_conv())
         Conv2d(64, 1600, kernel_size=(5, 5), stride=(1, 1), padding=(2, 2), groups=64, bias=False)
     """
-    host_kwargs = ('conv_cfg', )
 
     def __init__(self,
                  channels: int,
@@ -125,25 +126,13 @@ class SlideAttention(BaseModule):
                  mask_padding: bool = True,
                  conv_cfg=None,
                  init_cfg=None):
-        super().__init__(init_cfg=init_cfg)
-        if not isinstance(channels, int) or channels <= 0:
-            raise ValueError(f'SlideAttention: channels must be a positive int, got {channels!r}')
-        if num_heads is None:
-            num_heads = max(1, channels // 32)
-        if not isinstance(num_heads, int) or num_heads <= 0 or channels % num_heads:
-            raise ValueError(f'SlideAttention: num_heads must be a positive int dividing channels={channels}, '
-                             f'got {num_heads!r}')
+        super().__init__(channels, num_heads, qkv_bias, qk_scale, conv_cfg, init_cfg)
         if not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
             raise ValueError(f'SlideAttention: kernel_size must be an odd positive int, got {kernel_size!r}')
-        self.channels = channels
-        self.num_heads = num_heads
+        num_heads = self.num_heads
         self.kernel_size = kernel_size
-        self.scale = qk_scale if qk_scale is not None else (channels // num_heads)**-0.5
         self.mask_padding = mask_padding
-        self.deploy = False
         kk = kernel_size * kernel_size
-        self.qkv = build_conv_layer(conv_cfg, channels, 3 * channels, 1, bias=qkv_bias)
-        self.proj = build_conv_layer(conv_cfg, channels, channels, 1)
         # S (keys, values) x heads, as K x K matrices: the one-hot kernels
         self.register_buffer('shift_kernel',
                              one_hot_shift_kernels(kernel_size).view(1, 1, kk, kk).repeat(2, num_heads, 1, 1),
@@ -154,13 +143,18 @@ class SlideAttention(BaseModule):
         trunc_normal_(self.relative_position_bias, std=0.02)
 
     def extra_repr(self) -> str:
-        return (f'channels={self.channels}, num_heads={self.num_heads}, kernel_size={self.kernel_size}, '
-                f'mask_padding={self.mask_padding}, deploy={self.deploy}')
+        return (f'{super().extra_repr()}, kernel_size={self.kernel_size}, mask_padding={self.mask_padding}, '
+                f'deployed={self.deployed}')
+
+    @property
+    def deploy(self) -> bool:
+        """Read-only alias of :attr:`deployed`, for callers written before it."""
+        return self.deployed
 
     def shift_matrix(self) -> torch.Tensor:
         """``M = S + D``, ``(2, heads, K, K)`` (keys, values): row ``j`` is
         the flattened k x k kernel that produces neighbour ``j``."""
-        if self.deploy:
+        if self.deployed:
             return self.merged_shift
         return self.shift_kernel + self.deform_shift
 
@@ -177,19 +171,13 @@ class SlideAttention(BaseModule):
         conv.weight.data.copy_(weight)
         return conv
 
-    @torch.no_grad()
-    def switch_to_deploy(self, test_cfg=None):
+    def _deploy(self) -> None:
         """Merge the fixed and the learnable shift into one kernel
-        (``merged_shift``, a buffer) and drop both; idempotent. ``test_cfg``
-        is accepted (and unused) for MMPose's ``switch_to_deploy(test_cfg)``
-        convention, which :func:`mmpose_lite.deploy.switch_to_deploy` follows."""
-        if self.deploy:
-            return
+        (``merged_shift``, a buffer) and drop both."""
         merged = self.shift_matrix().detach().clone()
         del self.deform_shift
         del self.shift_kernel
         self.register_buffer('merged_shift', merged)
-        self.deploy = True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, c, h, w = x.shape
@@ -229,7 +217,7 @@ def slide_attention_unfold(unit: SlideAttention, x: torch.Tensor) -> torch.Tenso
     kk, d = k * k, c // heads
     qkv = unit.qkv(x)
     q, keys, values = qkv[:, :c], qkv[:, c:2 * c], qkv[:, 2 * c:]
-    if unit.deploy:
+    if unit.deployed:
         mix = unit.merged_shift
     else:
         mix = torch.eye(kk, dtype=x.dtype, device=x.device) + unit.deform_shift

@@ -11,13 +11,14 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn import ConvModule
 
+from mmpose_lite.deploy.fuse import Deployable
 from mmpose_lite.registry import register_unit
 from ..ops import channels_inner
 from .base import AttentionUnit
 
 
 @register_unit
-class SUSA(AttentionUnit):
+class SUSA(Deployable, AttentionUnit):
     """H-wise or W-wise spatially unidimensional self-attention.
 
     For ``dim='h'`` (H-wise; ``'w'`` is the mirror with the two axes swapped):
@@ -57,7 +58,6 @@ class SUSA(AttentionUnit):
         >>> print(tuple(unit.attention(x).shape), tuple(unit(x).shape))
         (2, 16, 1, 18) (2, 16, 24, 18)
     """
-    host_kwargs = ('conv_cfg', )
 
     def __init__(self, channels: int, dim: str = 'h', stripe_size=None, conv_cfg=None, init_cfg=None):
         super().__init__(init_cfg=init_cfg)
@@ -75,6 +75,7 @@ class SUSA(AttentionUnit):
                                     norm_cfg=None, act_cfg=None)
         self.conv = ConvModule(channels, channels, 1, conv_cfg=conv_cfg, norm_cfg=None, act_cfg=None)
         self.ln = nn.LayerNorm(channels)
+        self._mean_weights = {}  # deploy form: (length, device, dtype) -> weights
 
     def extra_repr(self) -> str:
         return f'dim={self.dim!r}, stripe_size={self.stripe_weight.numel()}'
@@ -95,21 +96,19 @@ class SUSA(AttentionUnit):
 
     def mean_weights(self, length: int) -> torch.Tensor:
         """``stripe(length) / length``: the weights of the stripe-weighted
-        mean along the attended axis. Constant once deployed, so the deploy
-        form keeps them per length (and device) instead of recomputing them
-        in every call."""
-        cache = getattr(self, '_mean_weights', None)
+        mean along the attended axis. Constant once :attr:`deployed` (the
+        stripe weights are final), so the deploy form keeps them per length
+        (and device, dtype) instead of recomputing them in every call."""
+        if not self.deployed:
+            return self.stripe(length) / length
         key = (int(length), self.stripe_weight.device, self.stripe_weight.dtype)
-        if cache is not None and key in cache:
-            return cache[key]
-        g = self.stripe(length) / length
-        if cache is not None:
-            g = cache[key] = g.detach()
-        return g
+        if key not in self._mean_weights:
+            self._mean_weights[key] = (self.stripe(length) / length).detach()
+        return self._mean_weights[key]
 
-    def switch_to_deploy(self, test_cfg=None) -> None:
-        """Inference only from here: the stripe weights are final, so
-        :meth:`mean_weights` may keep what it computes."""
+    def _deploy(self) -> None:
+        """Inference only from here: :meth:`mean_weights` keeps what it
+        computes (from an empty store)."""
         self._mean_weights = {}
 
     def _pointwise(self, module: ConvModule, t: torch.Tensor, depthwise: bool,

@@ -1,11 +1,7 @@
 # PSA-HRNet-W32 (parallel PSA in every basic block), MMPose's HRNet-W32 recipe, 384x288
-_base_ = ['mmpose::body_2d_keypoint/topdown_heatmap/coco/td-hm_hrnet-w32_8xb64-210e_coco-384x288.py']
-
-custom_imports = dict(imports=['mmpose_lite'], allow_failed_imports=False)
-
-# MMPose's CocoDataset, checking up front that its files exist (a clear message, not a traceback)
-train_dataloader = dict(dataset=dict(type='CheckedCocoDataset'))
-val_dataloader = dict(dataset=dict(type='CheckedCocoDataset'))
-test_dataloader = val_dataloader
+_base_ = [
+    'mmpose::body_2d_keypoint/topdown_heatmap/coco/td-hm_hrnet-w32_8xb64-210e_coco-384x288.py',
+    '../../../_base_/mmpose_lite.py',  # registers mmpose_lite, LiteRunner
+]
 
 model = dict(backbone=dict(type='AttentionHRNet', unit=dict(type='PSA', layout='parallel')))

@@ -1,11 +1,7 @@
 # PSA-HRNet-W48 (parallel PSA in every basic block), MMPose's HRNet-W48 recipe, 256x192
-_base_ = ['mmpose::body_2d_keypoint/topdown_heatmap/coco/td-hm_hrnet-w48_8xb32-210e_coco-256x192.py']
-
-custom_imports = dict(imports=['mmpose_lite'], allow_failed_imports=False)
-
-# MMPose's CocoDataset, checking up front that its files exist (a clear message, not a traceback)
-train_dataloader = dict(dataset=dict(type='CheckedCocoDataset'))
-val_dataloader = dict(dataset=dict(type='CheckedCocoDataset'))
-test_dataloader = val_dataloader
+_base_ = [
+    'mmpose::body_2d_keypoint/topdown_heatmap/coco/td-hm_hrnet-w48_8xb32-210e_coco-256x192.py',
+    '../../../_base_/mmpose_lite.py',  # registers mmpose_lite, LiteRunner
+]
 
 model = dict(backbone=dict(type='AttentionHRNet', unit=dict(type='PSA', layout='parallel')))

@@ -3,9 +3,10 @@
 # Adam 5e-4, 210 epochs, flip test, PCKh with MpiiPCKAccuracy), at 32 images per
 # GPU. The backbone predicts every stack's 16 heatmaps; MMPose's CPMHead with
 # identity stages supervises each stack and decodes the last one.
-_base_ = ['mmpose::body_2d_keypoint/topdown_heatmap/mpii/td-hm_hourglass52_8xb64-210e_mpii-256x256.py']
-
-custom_imports = dict(imports=['mmpose_lite'], allow_failed_imports=False)
+_base_ = [
+    'mmpose::body_2d_keypoint/topdown_heatmap/mpii/td-hm_hourglass52_8xb64-210e_mpii-256x256.py',
+    '../../../_base_/mmpose_lite.py',  # registers mmpose_lite, LiteRunner
+]
 
 num_stacks = 1
 model = dict(

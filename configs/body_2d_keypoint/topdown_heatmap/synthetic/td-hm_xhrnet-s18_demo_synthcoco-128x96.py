@@ -1,7 +1,8 @@
 # The main job: X-HRNet-S18 trained on the embedded synthetic COCO-keypoint data
 # on a CPU, evaluated with MMPose's CocoMetric on detected boxes (bbox_file).
 # Inherits the COCO config and changes only what the CPU budget forces: input
-# size, schedule and data location. Run it through `bash tools/demo.sh`.
+# size, schedule and data location. Run it through `bash tools/demo.sh`, or
+# `mim train mmpose <this file>`: both train with exactly these settings.
 _base_ = ['../coco/td-hm_xhrnet-s18_8xb64-210e_coco-256x192.py']
 
 data_root = 'data/synthetic_coco/'
@@ -59,3 +60,27 @@ auto_scale_lr = dict(enable=False, base_batch_size=32)
 default_hooks = dict(logger=dict(interval=10), checkpoint=dict(interval=max_epochs, max_keep_ckpts=1))
 custom_hooks = [dict(type='SyncBuffersHook'), dict(type='ValidateBeforeTrainHook')]
 randomness = dict(seed=0)
+
+# The keys above that derive from the top-level `data_root` and `max_epochs`,
+# each with the template it is made from. MMEngine's `--cfg-options` sets one
+# key at a time and cannot re-derive them from a changed variable, so
+# `python -m mmpose_lite.demo --data-root D --epochs N` (or the demo's
+# `--cfg-options data_root=D max_epochs=N`) sets the variable and every key
+# below that names it, and prints the equivalent `--cfg-options` for
+# `mim train mmpose` (mmpose_lite/demo.py, `derived_options`). A template that
+# is exactly '{name}' gives the value itself (an int stays an int). A config
+# inheriting this one that changes one of these keys' places (e.g. its own
+# param_scheduler list) updates this table with it.
+derived_keys = {
+    'train_dataloader.dataset.data_root': '{data_root}',
+    'val_dataloader.dataset.data_root': '{data_root}',
+    'val_dataloader.dataset.bbox_file': '{data_root}annotations/person_detection_results_val.json',
+    'test_dataloader.dataset.data_root': '{data_root}',
+    'test_dataloader.dataset.bbox_file': '{data_root}annotations/person_detection_results_val.json',
+    'val_evaluator.ann_file': '{data_root}annotations/person_keypoints_val.json',
+    'test_evaluator.ann_file': '{data_root}annotations/person_keypoints_val.json',
+    'train_cfg.max_epochs': '{max_epochs}',
+    'param_scheduler.1.end': '{max_epochs}',
+    'param_scheduler.1.T_max': '{max_epochs}',
+    'default_hooks.checkpoint.interval': '{max_epochs}',
+}

@@ -1,0 +1,67 @@
+"""LiteRunner: selected by our configs' ``runner_type`` in MMPose's own scripts, with its hooks."""
+import json
+import subprocess
+import sys
+
+from ..conftest import REPO
+
+SCRIPT = r'''
+import json, sys, tempfile
+import torch
+from mmengine.model import BaseModel
+from mmengine.runner import Runner
+
+from mmpose.registry import MODELS
+
+@MODELS.register_module(name='_RunnerTestToy')
+class Toy(BaseModel):
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Linear(1, 1)
+    def forward(self, *args, mode='tensor', **kwargs):
+        return self.w.weight
+
+def build(**extra):
+    cfg = dict(model=dict(type='_RunnerTestToy'), work_dir=tempfile.mkdtemp(), default_scope='mmpose', **extra)
+    from mmengine.config import Config
+    return Runner.from_cfg(Config(cfg))
+
+out = {}
+import mmpose_lite
+out['patched_by_import'] = hasattr(Runner.from_cfg, '__wrapped__')
+import mmpose_lite.engine.runner_type  # what our configs' custom_imports add
+out['patched_by_config_import'] = hasattr(Runner.from_cfg, '__wrapped__')
+out['plain'] = type(build()).__name__
+lite = build(runner_type='LiteRunner', custom_hooks=[dict(type='FiniteLossHook')])
+out['lite'] = type(lite).__name__
+out['hooks'] = [type(h).__name__ for h in lite.hooks]
+try:
+    build(runner_type='NoSuchRunner')
+except KeyError as e:
+    out['unknown'] = str(e)
+print(json.dumps(out))
+'''
+
+
+def test_runner_type_selects_lite_runner_only_when_a_config_asks():
+    proc = subprocess.run([sys.executable, '-c', SCRIPT], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out['patched_by_import'] is False          # `import mmpose_lite` leaves MMEngine's Runner alone
+    assert out['patched_by_config_import'] is True
+    assert out['plain'] == 'Runner'                   # a config without runner_type: MMEngine's path
+    assert out['lite'] == 'LiteRunner'
+    hooks = out['hooks']
+    assert 'AtomicCheckpointHook' in hooks and 'CheckpointHook' not in hooks
+    assert hooks.count('FiniteLossHook') == 1 and hooks.count('SafeCheckpointHook') == 1
+    assert 'NoSuchRunner' in out['unknown'] and 'LiteRunner' in out['unknown']
+
+
+def test_every_config_selects_lite_runner():
+    from mmengine.config import Config
+    configs = [p for p in (REPO / 'configs').rglob('*.py') if '_base_' not in p.parts]
+    assert len(configs) > 20
+    for path in configs:
+        cfg = Config.fromfile(str(path))
+        assert cfg.get('runner_type') == 'LiteRunner', path
+        assert 'mmpose_lite.engine.runner_type' in cfg.custom_imports['imports'], path
