@@ -221,6 +221,24 @@ def _only(pattern: str) -> Path:
     return Path(found[0])
 
 
+LOADER_OPTIONS = ('batch_size=4', 'num_workers=0', 'persistent_workers=False')
+
+
+def synthetic_eval_options(data: Path) -> List[str]:
+    """``--cfg-options`` entries that point a config's val/test loaders and
+    evaluators at the synthetic data set generated in ``data``."""
+    ann = data / 'annotations'
+    options = []
+    for split in ('val', 'test'):
+        options += [f'{split}_dataloader.{kv}' for kv in LOADER_OPTIONS]
+        options += [f'{split}_dataloader.dataset.data_root={data}/',
+                    f'{split}_dataloader.dataset.ann_file=annotations/person_keypoints_val.json',
+                    f'{split}_dataloader.dataset.data_prefix.img=val/',
+                    f'{split}_dataloader.dataset.bbox_file={ann}/person_detection_results_val.json',
+                    f'{split}_evaluator.ann_file={ann}/person_keypoints_val.json']
+    return options
+
+
 def mim_train_and_test(config, tmp_path, num_train=8, num_val=4, extra_train_opts=()) -> MimRun:
     """``mim train mmpose`` one epoch of ``config`` on freshly generated
     synthetic data, then ``mim test mmpose`` on its checkpoint, both from the
@@ -239,17 +257,8 @@ def mim_train_and_test(config, tmp_path, num_train=8, num_val=4, extra_train_opt
         pytest.skip('the mim command is not installed')
     data = tmp_path / 'synth'
     generate_synthetic_coco(str(data), num_train=num_train, num_val=num_val, seed=0)
-    ann = data / 'annotations'
-    loader = ['batch_size=4', 'num_workers=0', 'persistent_workers=False']
-    evaluation = []
-    for split in ('val', 'test'):
-        evaluation += [f'{split}_dataloader.{kv}' for kv in loader]
-        evaluation += [f'{split}_dataloader.dataset.data_root={data}/',
-                       f'{split}_dataloader.dataset.ann_file=annotations/person_keypoints_val.json',
-                       f'{split}_dataloader.dataset.data_prefix.img=val/',
-                       f'{split}_dataloader.dataset.bbox_file={ann}/person_detection_results_val.json',
-                       f'{split}_evaluator.ann_file={ann}/person_keypoints_val.json']
-    training = [f'train_dataloader.{kv}' for kv in loader] + [
+    evaluation = synthetic_eval_options(data)
+    training = [f'train_dataloader.{kv}' for kv in LOADER_OPTIONS] + [
         f'train_dataloader.dataset.data_root={data}/',
         'train_dataloader.dataset.ann_file=annotations/person_keypoints_train.json',
         'train_dataloader.dataset.data_prefix.img=train/', 'train_cfg.max_epochs=1', 'train_cfg.val_interval=1',

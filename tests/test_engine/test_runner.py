@@ -1,9 +1,12 @@
 """LiteRunner: selected by our configs' ``runner_type`` in MMPose's own scripts, with its hooks."""
 import json
+import re
 import subprocess
 import sys
 
-from ..conftest import REPO
+import pytest
+
+from ..conftest import REPO, mim_executable, synthetic_eval_options
 
 SCRIPT = r'''
 import json, sys, tempfile
@@ -65,3 +68,45 @@ def test_every_config_selects_lite_runner():
         cfg = Config.fromfile(str(path))
         assert cfg.get('runner_type') == 'LiteRunner', path
         assert 'mmpose_lite.engine.runner_type' in cfg.custom_imports['imports'], path
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(600)
+def test_mim_test_with_a_checkpoint_of_another_model_stops_naming_the_mismatch(tmp_path):
+    """`mim test` with a checkpoint of another backbone used to evaluate random
+    weights and exit 0. Now it stops with the keys named, and
+    `load_strict=False` is the explicit way back to partial loading."""
+    import os
+
+    import torch
+    from mmengine.config import Config
+    from mmpose.registry import MODELS
+
+    from mmpose_lite.datasets.synthetic import generate_synthetic_coco
+    mim = mim_executable()
+    if mim is None:
+        pytest.skip('the mim command is not installed')
+    synthetic = REPO / 'configs/body_2d_keypoint/topdown_heatmap/synthetic'
+    other = Config.fromfile(str(synthetic / 'td-hm_stacked-hourglass-tiny_demo_synthcoco-128x96.py'))
+    ckpt = tmp_path / 'hourglass.pth'
+    torch.save({'state_dict': MODELS.build(other.model).state_dict(), 'meta': {}}, ckpt)
+    data = tmp_path / 'synth'
+    generate_synthetic_coco(str(data), num_train=1, num_val=2, seed=0)
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=str(REPO))
+
+    def mim_test(*extra):
+        return subprocess.run([mim, 'test', 'mmpose', str(synthetic / 'td-hm_xhrnet-s18_demo_synthcoco-128x96.py'),
+                               '--checkpoint', str(ckpt), '--gpus', '0', '--work-dir', str(tmp_path / 'w'),
+                               '--cfg-options', *synthetic_eval_options(data), *extra],
+                              cwd=REPO, env=env, capture_output=True, text=True, timeout=500)
+
+    strict = mim_test()
+    out = strict.stdout + strict.stderr
+    assert strict.returncode != 0
+    assert f'the checkpoint {ckpt} does not fit' in out
+    assert 'missing in the checkpoint: backbone.' in out and 'load_strict=False' in out
+    assert not re.search(r'coco/AP: [0-9.]+', out)     # nothing was evaluated
+    partial = mim_test('load_strict=False')
+    out = partial.stdout + partial.stderr
+    assert partial.returncode == 0, out[-3000:]
+    assert 'does not fit' in out and 'Loaded what fits' in out and re.search(r'coco/AP: [0-9.]+', out)
