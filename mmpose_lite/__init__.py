@@ -5,6 +5,8 @@ in a config) registers every module into MMPose's registries, and changes
 nothing else: no patched functions, no changed defaults (a test compares the
 process's state before and after the import).
 """
+# in registration order: models before the datasets and engine that use them
+# isort: off
 from .version import __version__
 
 from . import models  # noqa: F401,E402  (registration)
@@ -13,5 +15,6 @@ from .datasets import checked  # noqa: F401,E402  (registers CheckedCocoDataset)
 from . import engine  # noqa: F401,E402
 from . import utils  # noqa: F401,E402
 from .models.strict_load import allow_partial_load  # noqa: E402
+# isort: on
 
 __all__ = ['__version__', 'models', 'datasets', 'engine', 'utils', 'allow_partial_load']

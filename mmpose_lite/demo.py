@@ -27,9 +27,8 @@ import sys
 import time
 from typing import Dict, List, Optional
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-DEFAULT_CONFIG = osp.join(REPO_ROOT, 'configs', 'body_2d_keypoint', 'topdown_heatmap', 'synthetic',
-                          'td-hm_xhrnet-s18_demo_synthcoco-128x96.py')
+#: The demo config, one of this package's (found wherever it is installed, see mmpose_lite.utils.paths).
+DEFAULT_CONFIG = 'mmpose_lite::body_2d_keypoint/topdown_heatmap/synthetic/td-hm_xhrnet-s18_demo_synthcoco-128x96.py'
 #: The demo's shorthand arguments (``args`` attribute) and the config variable each sets.
 SHORTHANDS = {'data_root': 'data_root', 'epochs': 'max_epochs'}
 
@@ -42,8 +41,11 @@ def parse_args(argv=None):
     from mmengine.config import DictAction
 
     from mmpose_lite.utils.cli import ensure_writable_dir, int_at_least
+    from mmpose_lite.utils.paths import SCOPE_PREFIX, config_path
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--config', default=DEFAULT_CONFIG, help='demo config (default: %(default)s)')
+    p.add_argument('--config', default=DEFAULT_CONFIG,
+                   help="demo config: a path, or one of this package's as 'mmpose_lite::<path under its configs>' "
+                   '(default: %(default)s)')
     p.add_argument('--work-dir', default='work_dirs/demo', help='where logs, checkpoints and PNGs go')
     p.add_argument('--data-root', default=None, metavar='D',
                    help="synthetic data folder (made if absent); shorthand for --cfg-options data_root=D, which also "
@@ -59,6 +61,11 @@ def parse_args(argv=None):
     p.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
                    help='override config keys, e.g. train_dataloader.batch_size=16')
     args = p.parse_args(argv)
+    if args.config.startswith(SCOPE_PREFIX):
+        try:
+            args.config = config_path(args.config)
+        except (FileNotFoundError, ValueError) as e:
+            p.error(f'--config: {e}')
     if not osp.isfile(args.config):
         p.error(f'--config {args.config} does not exist (absolute: {osp.abspath(args.config)}); the default is '
                 f'{DEFAULT_CONFIG}')

@@ -6,14 +6,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmpose_lite.benchmark.cli import run
+from mmpose_lite.benchmark.cli import main, run
 from mmpose_lite.benchmark.entries import ENTRIES, QUICK, REFERENCE, Entry, select, zoo_ap
 from mmpose_lite.benchmark.export import WORKAROUND_NOTE, fixed_adaptive_pooling, ort_session, ort_session_for
 from mmpose_lite.benchmark.latency import time_interleaved
 from mmpose_lite.benchmark.measure import Measurement
 from mmpose_lite.benchmark.timing import format_table, peak_mib, time_ms
 from mmpose_lite.deploy.onnx import trace_to_onnx
-
 from .conftest import REPO
 
 SYNTH = REPO / 'configs' / 'body_2d_keypoint' / 'topdown_heatmap' / 'synthetic'
@@ -28,6 +27,24 @@ def test_select_filters_and_keeps_the_reference():
     required = {'mmpose LiteHRNet-18', 'mmpose LiteHRNet-30', 'mmpose HRNet-W32', 'mmpose ResNet-50',
                 'mmpose MobileNetV2', 'mmpose ShuffleNetV2', 'mmpose Hourglass52', 'mmpose RTMPose-t'}
     assert required <= {e.name for e in ENTRIES}
+
+
+def test_models_are_exact_row_names_and_list_prints_them(capsys):
+    """--models selects the rows it names and no other: a name that is only
+    part of a row name (MMPose's 'LiteHRNet-18' vs our 'LightHRNet-18') is
+    refused with the close names, not matched by substring; --list prints
+    every row name (what --models takes) without measuring anything."""
+    assert [e.name for e in select(['LightHRNet-18'])] == ['LightHRNet-18', REFERENCE]
+    assert [e.name for e in select([REFERENCE])] == [REFERENCE]
+    with pytest.raises(ValueError, match=r"--models \['LiteHRNet-18'\]: no such row \(did you mean") as e:
+        select(['LiteHRNet-18'])
+    assert "'mmpose LiteHRNet-18'" in str(e.value).split(';')[0] and "'LightHRNet-18'" in str(e.value).split(';')[0]
+    with pytest.raises(ValueError, match='no such row'):
+        select(['xhrnet-s18'])  # case matters too
+    main(['--list'])
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split('  ')[0].rstrip() for line in lines] == [e.name for e in ENTRIES]
+    assert all(e.config in line for e, line in zip(ENTRIES, lines))
 
 
 def test_model_zoo_ap_comes_from_mmpose_metafiles():

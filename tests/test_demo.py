@@ -8,7 +8,6 @@ import pytest
 from mmengine.config import Config, DictAction
 
 from mmpose_lite import demo
-
 from .conftest import REPO
 
 SYNTH = REPO / 'configs' / 'body_2d_keypoint' / 'topdown_heatmap' / 'synthetic'

@@ -2,7 +2,8 @@
 
     python tools/benchmark.py                          # all models; eager + onnxruntime; table, CSV, PNG
     python tools/benchmark.py --runtimes eager compile ort --train-step 3
-    python tools/benchmark.py --models LiteHRNet-18 XHRNet-S18 --quick
+    python tools/benchmark.py --models LightHRNet-18 XHRNet-S18 'mmpose LiteHRNet-18' --runtimes eager
+    python tools/benchmark.py --list                   # the row names --models takes (exactly)
 
 Same as the ``mmpose-lite-benchmark`` entry point; see ``--help``.
 """

@@ -41,7 +41,8 @@ def main(argv=None):
                 'mul_nearest (x * upsampled weights)': lambda: mul_nearest(x, low),
             }
             for name, fn in ops.items():
-                rows.append(dict(op=name, layout=layout, us=time_ms(fn, repeats=args.repeats, warmup=10)['median'] * 1e3))
+                us = time_ms(fn, repeats=args.repeats, warmup=10)['median'] * 1e3
+                rows.append(dict(op=name, layout=layout, us=us))
     print(f'1x{c}x{h}x{w}, {args.threads} threads, median of {args.repeats} calls (microseconds):')
     print(format_table(sorted(rows, key=lambda r: r['op']), ['op', 'layout', 'us']))
 

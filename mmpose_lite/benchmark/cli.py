@@ -95,12 +95,14 @@ def _parser() -> argparse.ArgumentParser:
         description='Benchmark mmpose_lite models against MMPose model-zoo models side by side (one process, '
         'same input, same threads): params, FLOPs, CPU latency per runtime, batch-32 throughput, peak memory, '
         'GPU when present, COCO AP from MMPose metafiles / paper.')
-    parser.add_argument('--models', nargs='+', help='substrings of row names (default: all); '
-                        f'names: {", ".join(e.name for e in ENTRIES)}')
+    parser.add_argument('--models', nargs='+', metavar='NAME',
+                        help='rows to measure, by exact name (--list prints them; default: all): '
+                        f'{", ".join(repr(e.name) for e in ENTRIES)}')
+    parser.add_argument('--list', action='store_true', help='print the row names and their configs, and exit')
     parser.add_argument('--quick', action='store_true', help=f'CI mode: only {", ".join(QUICK)}; eager; '
                         'few repeats; batch 8')
     parser.add_argument('--config', nargs='+', default=[], metavar='CONFIG',
-                        help="also measure these configs (paths or 'mmpose::...'), one row each")
+                        help="also measure these configs (paths, 'mmpose_lite::...' or 'mmpose::...'), one row each")
     parser.add_argument('--input-size', type=int_at_least(32), nargs=2, metavar=('W', 'H'),
                         help="measure every model at this input size (multiples of 32) instead of its config's")
     parser.add_argument('--runtimes', nargs='+', default=['eager', 'ort'], choices=RUNTIMES)
@@ -122,6 +124,11 @@ def main(argv=None) -> None:
     console script exits with status 0 (:func:`run` returns the rows)."""
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.list:
+        width = max(len(e.name) for e in ENTRIES)
+        for e in ENTRIES:
+            print(f'{e.name:<{width}}  {e.config}')
+        return
     # everything the user typed is checked before minutes of measuring
     if args.input_size and any(v % 32 for v in args.input_size):
         w, h = args.input_size

@@ -1,10 +1,11 @@
 """The benchmark's models: what to build, from which config, where its AP comes from.
 
-Ours are built from ``configs/`` and carry the COCO AP their paper reports
+Ours are built from this package's configs (``mmpose_lite::...``) and carry the COCO AP their paper reports
 (none was trained on COCO here); MMPose's model-zoo models are built from
 MMPose's installed configs (``mmpose::...``) and take their AP from MMPose's
 installed metafiles.
 """
+import difflib
 import glob
 import os.path as osp
 from dataclasses import dataclass
@@ -12,8 +13,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 __all__ = ['Entry', 'ENTRIES', 'QUICK', 'REFERENCE', 'select', 'config_entry', 'zoo_ap', 'add_ap']
 
-REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
-_OURS = osp.join(REPO, 'configs', 'body_2d_keypoint', 'topdown_heatmap', 'coco')
+#: Ours, by name relative to the package's configs (found wherever it is installed, see mmpose_lite.utils.paths).
+_OURS = 'mmpose_lite::body_2d_keypoint/topdown_heatmap/coco/'
 _ZOO = 'mmpose::body_2d_keypoint/topdown_heatmap/coco/'
 
 
@@ -22,8 +23,8 @@ class Entry:
     """One model of the benchmark.
 
     Args:
-        name (str): Row name (what ``--models`` matches).
-        config (str): Config path or ``mmpose::...``.
+        name (str): Row name (what ``--models`` takes, exactly).
+        config (str): Config path, ``mmpose_lite::...`` or ``mmpose::...``.
         source (str): ``'mmpose_lite'`` or ``'mmpose'``.
         paper_ap (float, optional): COCO val AP the paper reports (ours only).
     """
@@ -34,7 +35,7 @@ class Entry:
 
 
 def _ours(name: str, cfg: str, paper_ap: Optional[float] = None) -> Entry:
-    return Entry(name, osp.join(_OURS, cfg + '.py'), 'mmpose_lite', paper_ap)
+    return Entry(name, _OURS + cfg + '.py', 'mmpose_lite', paper_ap)
 
 
 def _zoo(name: str, cfg: str) -> Entry:
@@ -76,23 +77,31 @@ def select(names: Optional[Sequence[str]] = None, quick: bool = False) -> List[E
     """The entries to measure.
 
     Args:
-        names (Sequence[str], optional): Substrings of row names
-            (case-insensitive); the :data:`REFERENCE` row is appended when
-            not matched, since every speedup column divides by it. Default:
-            every entry.
+        names (Sequence[str], optional): Row names, exactly as
+            :data:`ENTRIES` spells them (``--list`` prints them); the
+            :data:`REFERENCE` row is appended when not named, since every
+            speedup column divides by it. Default: every entry.
         quick (bool): Without ``names``, only the :data:`QUICK` rows.
 
     Returns:
         list[Entry]: In :data:`ENTRIES` order.
 
     Raises:
-        ValueError: ``names`` matches no entry; the message lists the valid names.
+        ValueError: A name is not a row name; the message names it, suggests
+            the closest row names and lists the valid ones.
     """
     if not names:
         return [e for e in ENTRIES if not quick or e.name in QUICK]
-    out = [e for e in ENTRIES if any(n.lower() in e.name.lower() for n in names)]
-    if not out:
-        raise ValueError(f'--models {list(names)} matches no model; valid names: {[e.name for e in ENTRIES]}')
+    valid = [e.name for e in ENTRIES]
+    unknown = [n for n in names if n not in valid]
+    if unknown:
+        # rows that contain the name, then the most similar ones
+        close = list(dict.fromkeys(c for n in unknown for c in [v for v in valid if n.lower() in v.lower()]
+                                   + difflib.get_close_matches(n, valid, n=3, cutoff=0.6)))
+        hint = f' (did you mean {" or ".join(repr(c) for c in close)}?)' if close else ''
+        raise ValueError(f'--models {unknown}: no such row{hint}; give row names exactly as --list prints them; '
+                         f'valid names: {valid}')
+    out = [e for e in ENTRIES if e.name in set(names)]
     return out + [e for e in ENTRIES if e.name == REFERENCE and e not in out]
 
 

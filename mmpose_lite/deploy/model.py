@@ -10,13 +10,20 @@ __all__ = ['load_config', 'build_pose_model', 'TensorForward']
 
 
 def load_config(config: str) -> Config:
-    """A config from a path or from MMPose's package (``'mmpose::...'``)."""
+    """A config from a path, from MMPose's package (``'mmpose::...'``) or
+    from this package's configs (``'mmpose_lite::...'``, found by
+    :func:`mmpose_lite.utils.paths.config_path` wherever the package is
+    installed)."""
     if config.startswith('mmpose::'):
         from mmengine.hub import get_config
         return get_config(config)
+    if config.startswith('mmpose_lite::'):
+        from mmpose_lite.utils.paths import config_path
+        return Config.fromfile(config_path(config))
     if not osp.isfile(config):
-        raise FileNotFoundError(f'config {config} does not exist; give a path under configs/ or an installed '
-                                f"MMPose config as 'mmpose::body_2d_keypoint/...py'")
+        raise FileNotFoundError(f'config {config} does not exist; give a config path, one of ours as '
+                                f"'mmpose_lite::body_2d_keypoint/...py' or an installed MMPose config as "
+                                f"'mmpose::body_2d_keypoint/...py'")
     return Config.fromfile(config)
 
 

@@ -4,6 +4,7 @@ import difflib
 import os
 import os.path as osp
 import re
+import sys
 import warnings
 from typing import Optional, Sequence, Tuple
 
@@ -158,10 +159,14 @@ def export_onnx(config: str, out: str, checkpoint: Optional[str] = None, deploy:
     return result
 
 
-def main(argv=None):
+def main(argv=None) -> int:
+    """The ``mmpose-lite-export`` command (``--help``): a bad argument is
+    argparse's usage error (exit status 2); success returns 0, the console
+    script's exit status (:func:`export_onnx` returns the details)."""
     parser = argparse.ArgumentParser(description='Export a config\'s pose model to ONNX and check it in '
                                      'onnxruntime against PyTorch (max abs difference <= --atol).')
-    parser.add_argument('config', help="config path, or an installed MMPose config as 'mmpose::...'")
+    parser.add_argument('config', help="config path, one of ours as 'mmpose_lite::body_2d_keypoint/...py', or an "
+                        "installed MMPose config as 'mmpose::...'")
     parser.add_argument('out', help='output .onnx file')
     parser.add_argument('--checkpoint', help='weights to load (default: random init)')
     parser.add_argument('--no-deploy', action='store_true', help='export the eval model without deploy rewrites')
@@ -198,8 +203,8 @@ def main(argv=None):
         parser.error(str(e))
     print(f"wrote {res['path']} (input {res['input_size'][0]}x{res['input_size'][1]}, dynamic batch); "
           f"onnxruntime vs PyTorch max abs diff {res['max_abs_diff']:.2e}")
-    return res
+    return 0
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

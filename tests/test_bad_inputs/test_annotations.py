@@ -6,7 +6,6 @@ import os
 import pytest
 
 from mmpose_lite.datasets.checked import AnnotationError, DataError, MissingDataError
-
 from .conftest import coco_dataset, dump_json, load_json, snapshot
 
 TRAIN_ANN = 'annotations/person_keypoints_train.json'

@@ -11,7 +11,6 @@ from mmengine.runner import Runner
 from torch import nn
 
 from mmpose_lite.engine import FiniteLossHook, NonFiniteLossError
-
 from ..conftest import REPO
 
 

@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from mmpose_lite.datasets.checked import AnnotationError, CorruptImageError, image_problem
-
 from .conftest import coco_dataset, load_json, snapshot
 
 PIPELINE = [dict(type='LoadImage'), dict(type='GetBBoxCenterScale'),

@@ -50,5 +50,5 @@ def test_short_name_is_the_xhrnet_coco_config():
     cfg = Config.fromfile(str(REPO / 'configs/xhrnet_coco.py'))
     assert cfg.model.backbone.type == 'XHRNet' and cfg.model.backbone.arch == 's18'
     assert cfg.val_evaluator.type == 'CocoMetric'
-    assert cfg.train_dataloader.dataset.type == 'CheckedCocoDataset'
+    assert cfg.runner_type == 'LiteRunner'  # checks the data files before training starts
     assert Path(cfg.val_dataloader.dataset.bbox_file).name == 'COCO_val2017_detections_AP_H_56_person.json'

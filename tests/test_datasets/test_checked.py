@@ -6,7 +6,6 @@ import sys
 import pytest
 
 from mmpose_lite.datasets.checked import CheckedCocoDataset, MissingDataError
-
 from ..conftest import REPO, mim_executable
 
 

@@ -6,8 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mmpose_lite.datasets import (COCO_KEYPOINT_NAMES, COCO_SKELETON,
-                                  generate_synthetic_coco)
+from mmpose_lite.datasets import COCO_KEYPOINT_NAMES, COCO_SKELETON, generate_synthetic_coco
 from mmpose_lite.datasets import synthetic as S
 from mmpose_lite.datasets.synthetic.body import POSE_KINDS
 from mmpose_lite.datasets.synthetic.person import Person

@@ -284,7 +284,8 @@ def test_publication_interrupted_at_each_step(tmp_path, refs, monkeypatch):
     events = recorder.events
     # the old manifest goes first, the new one comes last
     assert events[0] == ('remove', S.MANIFEST_NAME) and events[-1] == ('replace', S.MANIFEST_NAME)
-    assert [e for e in events if e[0] == 'replace'][:-1] == [('replace', e) for e in atomic.DATA_ENTRIES for _ in (0, 1)]
+    replaced = [e for e in events if e[0] == 'replace'][:-1]
+    assert replaced == [('replace', e) for e in atomic.DATA_ENTRIES for _ in (0, 1)]
 
     for k in range(len(events) + 1):
         root = fresh(f'crash{k}')

@@ -12,7 +12,6 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmpose_lite.deploy import switch_to_deploy
 from mmpose_lite.deploy.model import TensorForward, build_pose_model
-
 from ..conftest import REPO, randomize_
 
 COCO = osp.join(REPO, 'configs', 'body_2d_keypoint', 'topdown_heatmap', 'coco')

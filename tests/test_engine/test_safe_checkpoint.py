@@ -27,12 +27,17 @@ import pytest
 import torch
 from mmengine.logging import HistoryBuffer
 
-from mmpose_lite.engine.safe_checkpoint import (ENCODED_KEY, SafeCheckpointHook, UnsafeCheckpointError,
-                                                decode_checkpoint, encode_checkpoint, explain_unsafe,
-                                                upgrade_checkpoint)
 from mmpose_lite.engine.runner import UnsafeCheckpointExit
+from mmpose_lite.engine.safe_checkpoint import (
+    ENCODED_KEY,
+    SafeCheckpointHook,
+    UnsafeCheckpointError,
+    decode_checkpoint,
+    encode_checkpoint,
+    explain_unsafe,
+    upgrade_checkpoint,
+)
 from mmpose_lite.utils.checkpoint import load_weights
-
 from ..conftest import REPO, mim_executable
 
 DEMO = REPO / 'configs/body_2d_keypoint/topdown_heatmap/synthetic/td-hm_xhrnet-s18_demo_synthcoco-128x96.py'
@@ -255,8 +260,8 @@ def _demo_cfg(data=None, work_dir=None, max_epochs=1):
 
 
 def _build_runner(cfg):
-    from mmpose.registry import RUNNERS
     from mmengine.runner import Runner
+    from mmpose.registry import RUNNERS
     cls = RUNNERS.get(cfg.get('runner_type', 'Runner')) or Runner
     return cls.from_cfg(cfg)
 

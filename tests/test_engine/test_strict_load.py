@@ -16,7 +16,6 @@ from torch import nn
 from mmpose_lite.models import AttentionNeck, AttentionResNet, XHRNet
 from mmpose_lite.models.strict_load import StrictLoadMixin, allow_partial_load, partial_load_allowed
 from mmpose_lite.utils.checkpoint import CheckpointMismatchError, describe_mismatch, load_weights
-
 from ..conftest import REPO, TINY_RESNET, randomize_
 
 SYNTH = REPO / 'configs/body_2d_keypoint/topdown_heatmap/synthetic'
@@ -128,8 +127,8 @@ def test_mmpose_model_zoo_layout_loads_strictly(tmp_path):
     """A checkpoint in MMPose's model-zoo layout saved from MMPose's
     LiteHRNet-18 loads into its MMPose config and into our LightHRNet-18
     config, strictly and completely; ours too."""
-    from mmpose.apis import init_model
     from mmengine.hub import get_config
+    from mmpose.apis import init_model
     ref = randomize_(_model(get_config(MMPOSE_LITEHRNET_CFG)))
     zoo = _save_zoo_layout(ref, tmp_path / 'litehrnet18.pth')
     for cfg in (get_config(MMPOSE_LITEHRNET_CFG), Config.fromfile(str(LIGHTHRNET_CFG))):

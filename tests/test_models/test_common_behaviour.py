@@ -30,7 +30,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmpose_lite.models import (AttentionHRNet, AttentionNeck, AttentionResNet, LightHRNet,
                                 MultiResolutionFuseNeck, SlidePoseNet, StackedHourglass, XHRNet)
-from mmpose_lite.models.units import AttentionUnit, CrossResolutionUnit
+from mmpose_lite.models.units import AttentionUnit
 from mmpose_lite.registry import UNITS, build_unit
 
 from ..conftest import TINY_RESNET, assert_same_outputs_and_grads, randomize_, tiny_hrnet_extra
@@ -177,7 +177,7 @@ def _unit_cfgs():
 UNIT_CFGS = _unit_cfgs()
 #: Units with the ``unit(x) -> x'`` contract (cross-resolution units take lists and are hosted by the neck only).
 #: ``PointwiseConv`` is not an attention but honours the contract, so the hosts take it as well.
-SINGLE = {k: c for k, c in UNIT_CFGS.items() if not issubclass(UNITS.get(c['type']), CrossResolutionUnit)}
+SINGLE = {k: c for k, c in UNIT_CFGS.items() if not UNITS.get(c['type']).cross_resolution}
 
 
 def _registered(package):

@@ -11,8 +11,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import cv2
 import numpy as np
 
-from .body import (BODY_PROPORTIONS, UP, Camera, deg, face_visibility, project_points, sample_person_3d,
-                   uniform)
+from .body import BODY_PROPORTIONS, UP, Camera, deg, face_visibility, project_points, sample_person_3d, uniform
 from .canvas import Canvas, Color, hsv_color, noise_field, shade
 
 __all__ = ['Person', 'SKIN_TONES']

@@ -5,8 +5,8 @@ import torch
 from torch import nn
 
 from mmpose_lite.registry import register_model
-from .base import PresetBackbone
 from ..blocks import HRModule, IterativeHead, LiteStem, apply_transition, build_transition
+from .base import PresetBackbone
 
 _STEM = dict(stem_channels=32, out_channels=32, expand_ratio=1)
 _W30 = ((30, 60), (30, 60, 120), (30, 60, 120, 240))

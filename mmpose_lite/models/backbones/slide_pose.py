@@ -6,8 +6,8 @@ from mmcv.cnn import ConvModule
 from torch import nn
 
 from mmpose_lite.registry import register_model
-from .base import PresetBackbone
 from ..blocks import TokenMixerBlock
+from .base import PresetBackbone
 
 _SLIDE = dict(type='SlideAttention', kernel_size=3)
 _GLOBAL = dict(type='GlobalSelfAttention')

@@ -7,8 +7,8 @@ from mmcv.cnn import ConvModule, build_conv_layer
 from torch import nn
 
 from mmpose_lite.registry import register_model
-from .base import PresetBackbone
 from ..blocks import HourglassModule, PreActBottleneck
+from .base import PresetBackbone
 
 
 def _preset(num_stacks, num_feats=256, num_modules=1, depth=4, stem_channels=(64, 128)):

@@ -2,8 +2,8 @@
 :class:`~.base.BlockBase`."""
 from .base import BlockBase
 from .ccw_block import ConditionalChannelWeightingBlock
-from .hr_layers import apply_transition, build_fuse_layers, build_transition, dw_pw, fuse_branches
 from .hourglass_module import HourglassModule
+from .hr_layers import apply_transition, build_fuse_layers, build_transition, dw_pw, fuse_branches
 from .hr_module import HRModule
 from .iterative_head import IterativeHead
 from .preact_bottleneck import PreActBottleneck

@@ -5,8 +5,8 @@ from .ccw import CrossResolutionWeighting, SpatialWeighting
 from .conv import PointwiseConv
 from .global_attention import GlobalSelfAttention
 from .hw_susa import HWSUSA
-from .slide import SlideAttention
 from .psa import PSA, PSABranch, PSAChannel, PSASpatial
+from .slide import SlideAttention
 from .susa import SUSA
 
 __all__ = [
