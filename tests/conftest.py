@@ -186,6 +186,15 @@ def assert_same_outputs_and_grads(plain, ckpt, x, relative=False):
 # ------------------------------------------------------------------------------------------- mim runs
 
 
+def process_running(pid: int) -> bool:
+    """Process ``pid`` is alive and not a zombie waiting to be reaped (Linux ``/proc``)."""
+    try:
+        with open(f'/proc/{pid}/stat') as f:
+            return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
+    except OSError:
+        return False
+
+
 def mim_executable():
     """The ``mim`` command of this interpreter's environment, or None."""
     import shutil

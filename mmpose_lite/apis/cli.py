@@ -142,6 +142,16 @@ def _progress_bar(enabled: Optional[bool], unit: str):
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    """Run ``mmpose-lite-infer``.
+
+    Args:
+        argv (list[str], optional): The arguments (default: ``sys.argv[1:]``).
+
+    Returns:
+        int: 0 on success; 1 when the checkpoint cannot be used (mismatch,
+        unsafe or unreadable file), with the message and no traceback. Usage
+        and input errors exit with status 2 (argparse) before a model is built.
+    """
     args, parser = parse_args(argv)
     from mmpose_lite.apis import (
         BoxDetector,

@@ -51,9 +51,10 @@ def no_detector_message(det: str = "det_config=... and det_checkpoint=...", boxe
 
 
 # ------------------------------------------------------------------------------- the inferencer
-def _readable_checkpoint_error(files: Sequence[str], error: BaseException) -> Optional[BaseException]:
+def _unloadable_checkpoint_error(files: Sequence[str]) -> Optional[BaseException]:
     """The error naming the first of ``files`` that torch cannot load
-    weights-only (unsafe, unreadable), or None if all load."""
+    weights-only (unsafe, unreadable), or None if all load. Only called when
+    building the inferencer failed, to name the file MMEngine's loader failed on."""
     import torch
 
     from mmpose_lite.engine.safe_checkpoint import explain_unsafe
@@ -68,7 +69,8 @@ def _readable_checkpoint_error(files: Sequence[str], error: BaseException) -> Op
 def _check_weights_fit(model, checkpoint: str) -> None:
     """Raise ``CheckpointMismatchError`` when ``checkpoint`` does not cover
     ``model`` exactly (MMEngine's loader, which the inferencer uses, only warns;
-    our backbones and necks already refuse, this covers the head too)."""
+    our backbones and necks already refuse, this covers the head too). Reads
+    the file a second time: the inferencer keeps no copy of what it loaded."""
     import torch
 
     from mmpose_lite.utils.checkpoint import CheckpointMismatchError, describe_mismatch
@@ -169,7 +171,7 @@ def build_inferencer(config, checkpoint: str, *, det_config: Optional[str] = Non
     except CheckpointMismatchError as e:  # raised by our backbones and necks, which do not know the file
         raise CheckpointMismatchError(f'the checkpoint {checkpoint} does not fit the model of the config:\n{e}') from e
     except Exception as e:
-        unreadable = _readable_checkpoint_error([checkpoint] + ([det_checkpoint] if det_checkpoint else []), e)
+        unreadable = _unloadable_checkpoint_error([checkpoint] + ([det_checkpoint] if det_checkpoint else []))
         if unreadable is not None:
             raise unreadable from e
         raise

@@ -42,7 +42,8 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 from mmpose.registry import RUNNERS
 
-from ..datasets.checked import HELP, CorruptImageError, MissingDataError, missing_files
+from ..datasets.errors import HELP, CorruptImageError, MissingDataError
+from ..datasets.validation import missing_files
 from ..models.strict_load import allow_partial_load
 from ..utils.checkpoint import describe_mismatch
 from .dist import init_cpu_process_group, wrap_cpu_ddp

@@ -59,12 +59,6 @@ def resize_to(x: torch.Tensor, size, mode: str = 'nearest', align_corners=None) 
     return F.interpolate(x, size=(h, w), mode=mode, align_corners=align_corners)
 
 
-#: Bound at import: the benchmark's ONNX workaround for MMPose's ``LiteHRNet``
-#: patches ``F.adaptive_avg_pool2d`` with :func:`pool_to`, whose fallback must
-#: stay the real one.
-_adaptive_avg_pool2d = F.adaptive_avg_pool2d
-
-
 def pool_to(x: torch.Tensor, size) -> torch.Tensor:
     """``F.adaptive_avg_pool2d(x, size)``, as a fixed-kernel ``avg_pool2d``
     when ``x``'s size is a whole multiple of ``size`` (the same values).
@@ -79,7 +73,7 @@ def pool_to(x: torch.Tensor, size) -> torch.Tensor:
     if h % size[0] == 0 and w % size[1] == 0:
         k = (h // size[0], w // size[1])
         return F.avg_pool2d(x, kernel_size=k, stride=k)
-    return _adaptive_avg_pool2d(x, size)
+    return F.adaptive_avg_pool2d(x, size)
 
 
 def mul_nearest(x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:

@@ -383,3 +383,12 @@ def test_cli_names_a_bad_box_file(content, message, demo_checkpoint, photo, tmp_
     boxes.write_text(content)
     code, _, err = infer([photo, '--boxes', boxes, *demo_args(demo_checkpoint, tmp_path / 'out')], capsys)
     assert code == 2 and message in err and str(boxes) in err, err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='CUDA is available here')
+def test_cli_refuses_an_unavailable_device(demo_checkpoint, photo, tmp_path, capsys):
+    args = demo_args(demo_checkpoint, tmp_path / 'out')
+    code, _, err = infer([photo, '--whole-image', *args[:-1], 'cuda'], capsys)
+    assert code == 2 and 'CUDA is not available' in err
+    code, _, err = infer([photo, '--whole-image', *args[:-1], 'tpu'], capsys)
+    assert code == 2 and "'tpu' is not cpu, cuda or cuda:N" in err

@@ -4,7 +4,7 @@ build, measure, generate or train anything, and overwrite nothing."""
 import pytest
 
 from mmpose_lite import demo
-from mmpose_lite.benchmark import zoo
+from mmpose_lite.benchmark import cli, entries, measure
 from mmpose_lite.datasets import synthetic
 from mmpose_lite.deploy import onnx
 from ..conftest import REPO
@@ -88,13 +88,13 @@ def test_export_at_another_input_size(tmp_path, capsys):
 
 # --------------------------------------------------------------- benchmark
 def test_benchmark_unknown_model_name(capsys, tmp_path):
-    err = _usage_error(capsys, zoo.main, ['--models', 'XHRNet-S81', '--out-dir', str(tmp_path)])
+    err = _usage_error(capsys, cli.main, ['--models', 'XHRNet-S81', '--out-dir', str(tmp_path)])
     assert "--models ['XHRNet-S81']: no such row (did you mean 'XHRNet-S18'" in err and 'valid names:' in err
-    assert all(e.name in err for e in zoo.ENTRIES)
+    assert all(e.name in err for e in entries.ENTRIES)
 
 
 def test_benchmark_bad_config_path(capsys, tmp_path):
-    err = _usage_error(capsys, zoo.main, ['--config', 'configs/nope.py', '--out-dir', str(tmp_path)])
+    err = _usage_error(capsys, cli.main, ['--config', 'configs/nope.py', '--out-dir', str(tmp_path)])
     assert 'config configs/nope.py does not exist' in err
 
 
@@ -105,7 +105,7 @@ def test_benchmark_bad_config_path(capsys, tmp_path):
     (('64', 'x'), "'x' is not an integer"),
 ])
 def test_benchmark_bad_input_size(capsys, tmp_path, size, expected):
-    assert expected in _usage_error(capsys, zoo.main, ['--input-size', *size, '--out-dir', str(tmp_path)])
+    assert expected in _usage_error(capsys, cli.main, ['--input-size', *size, '--out-dir', str(tmp_path)])
 
 
 @pytest.mark.parametrize('argv,expected', [
@@ -115,23 +115,23 @@ def test_benchmark_bad_input_size(capsys, tmp_path, size, expected):
     (['--train-step', '2', '--batch', '0'], '--train-step needs a batch'),
 ])
 def test_benchmark_bad_numbers(capsys, tmp_path, argv, expected):
-    assert expected in _usage_error(capsys, zoo.main, [*argv, '--out-dir', str(tmp_path)])
+    assert expected in _usage_error(capsys, cli.main, [*argv, '--out-dir', str(tmp_path)])
 
 
 def test_benchmark_unwritable_out_dir(capsys, blocker):
-    err = _usage_error(capsys, zoo.main, ['--models', 'XHRNet-S18', '--out-dir', str(blocker / 'bench')])
+    err = _usage_error(capsys, cli.main, ['--models', 'XHRNet-S18', '--out-dir', str(blocker / 'bench')])
     assert f'cannot write to the --out-dir {blocker / "bench"}' in err
     assert blocker.read_text() == 'keep me'
 
 
 def test_benchmark_input_size_a_model_cannot_take():
     """--input-size reaches each model; one that cannot take it says so."""
-    entry = zoo.config_entry(str(SYNTH_CFG / 'td-hm_stacked-hourglass-tiny_demo_synthcoco-128x96.py'))
-    row = zoo.measure(entry, runtimes=(), repeats=1, batch=0, input_size=(64, 32))
+    entry = entries.config_entry(str(SYNTH_CFG / 'td-hm_stacked-hourglass-tiny_demo_synthcoco-128x96.py'))
+    row = measure.measure(entry, runtimes=(), repeats=1, batch=0, input_size=(64, 32))
     assert row['input'] == '32x64'
     from mmpose_lite.models.backbones.base import InputShapeError
     with pytest.raises(InputShapeError, match='input size 48x64 must be divisible by 32'):
-        zoo.measure(entry, runtimes=(), repeats=1, batch=0, input_size=(64, 48))
+        measure.measure(entry, runtimes=(), repeats=1, batch=0, input_size=(64, 48))
 
 
 # --------------------------------------------------------------- generator

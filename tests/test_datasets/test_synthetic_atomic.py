@@ -18,6 +18,8 @@ import pytest
 from mmpose_lite.datasets import synthetic as S
 from mmpose_lite.datasets.synthetic import atomic
 
+from ..conftest import process_running
+
 TINY = dict(num_train=4, num_val=2, img_size=(64, 64))
 #: long enough to be killed half-way (about 2 s of rendering alone)
 LONG = dict(num_train=400, num_val=0, img_size=(64, 64))
@@ -174,10 +176,10 @@ def test_killed_generation_with_workers_leaves_no_worker_and_no_lock(tmp_path, f
     os.kill(proc.pid, signal.SIGKILL)
     proc.join(10)
     try:
-        _wait_for(lambda: not any(_running(pid) for pid in children), 10, f'pool workers {children} to exit')
+        _wait_for(lambda: not any(process_running(pid) for pid in children), 10, f'pool workers {children} to exit')
     finally:
         for pid in children:
-            if _running(pid):
+            if process_running(pid):
                 os.kill(pid, signal.SIGKILL)
     t0 = time.monotonic()
     assert not S.generate_synthetic_coco(root, seed=0, reuse=True, **TINY).reused
@@ -191,15 +193,6 @@ def _ppid(pid):
             return int(f.read().rsplit(')', 1)[1].split()[1])
     except (OSError, ValueError, IndexError):
         return None
-
-
-def _running(pid):
-    """Alive and not a zombie waiting to be reaped."""
-    try:
-        with open(f'/proc/{pid}/stat') as f:
-            return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
-    except OSError:
-        return False
 
 
 def test_a_run_waits_for_the_lock(tmp_path, fork_ctx, refs):

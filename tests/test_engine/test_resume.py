@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import REPO
+from ..conftest import REPO, process_running
 
 TINY_CONFIG = (REPO / 'configs' / 'body_2d_keypoint' / 'topdown_heatmap' / 'synthetic' /
                'td-hm_stacked-hourglass-tiny_demo_synthcoco-128x96.py')
@@ -191,15 +191,6 @@ time.sleep(600)
 '''
 
 
-def _running(pid):
-    """Alive and not a zombie waiting to be reaped."""
-    try:
-        with open(f'/proc/{pid}/stat') as f:
-            return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
-    except OSError:
-        return False
-
-
 @pytest.mark.integration
 @pytest.mark.timeout(120)
 @pytest.mark.skipif(not sys.platform.startswith('linux'), reason='PR_SET_PDEATHSIG is Linux only')
@@ -214,22 +205,22 @@ def test_killed_run_leaves_no_dataloader_worker(tmp_path):
         assert '|' in line, proc.stderr.read()[-3000:]
         wrapped, plain = ([int(p) for p in half.split()] for half in line.split('|'))
         assert len(wrapped) == 2 and len(plain) == 2
-        assert all(map(_running, wrapped + plain))
+        assert all(map(process_running, wrapped + plain))
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(30)
         deadline = time.monotonic() + 10
-        while any(map(_running, wrapped)) and time.monotonic() < deadline:
+        while any(map(process_running, wrapped)) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert not any(map(_running, wrapped)), f'workers {wrapped} outlived their killed parent'
+        assert not any(map(process_running, wrapped)), f'workers {wrapped} outlived their killed parent'
         # the control: workers without the wrapper are orphaned (past torch's
         # own 5 s parent check), which is what the wrapper prevents
         time.sleep(max(0.0, deadline - time.monotonic()) - 3)
-        assert any(map(_running, plain)), 'unwrapped workers exited too: this test shows nothing here'
+        assert any(map(process_running, plain)), 'unwrapped workers exited too: this test shows nothing here'
     finally:
         if proc.poll() is None:
             proc.kill()
         for pid in plain:
-            if _running(pid):
+            if process_running(pid):
                 os.kill(pid, signal.SIGKILL)
 
 
