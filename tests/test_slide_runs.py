@@ -4,7 +4,6 @@ import torch
 
 from mmpose_lite.benchmark.slide import slide_uncounted_flops, unfold_speed_table
 from mmpose_lite.models import SlidePoseNet
-
 from .conftest import REPO, assert_trained_and_evaluated, mim_train_and_test
 
 SYNTH_CONFIG = REPO / 'configs/body_2d_keypoint/topdown_heatmap/synthetic/td-hm_slide-light_demo_synthcoco-128x96.py'

@@ -9,7 +9,6 @@ from mmengine.runner import Runner
 from scipy.io import savemat
 
 from mmpose_lite.models import StackedHourglass
-
 from .conftest import REPO, assert_trained_and_evaluated, mim_train_and_test, shared_data
 
 CONFIGS = 'configs/body_2d_keypoint/topdown_heatmap/'

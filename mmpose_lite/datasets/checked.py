@@ -31,8 +31,17 @@ from mmpose.datasets import CocoDataset
 from mmpose.registry import DATASETS
 
 from .errors import HELP, REFETCH, AnnotationError, CorruptImageError, DataError, MissingDataError
-from .validation import (coco_problems, detection_problems, image_problem, is_local, json_error, listing,
-                         missing_files, non_finite_instances, read_json)
+from .validation import (
+    coco_problems,
+    detection_problems,
+    image_problem,
+    is_local,
+    json_error,
+    listing,
+    missing_files,
+    non_finite_instances,
+    read_json,
+)
 
 __all__ = ['DataError', 'MissingDataError', 'AnnotationError', 'CorruptImageError', 'CheckedCocoDataset',
            'missing_files', 'image_problem']

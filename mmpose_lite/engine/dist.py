@@ -26,7 +26,6 @@ import os
 import subprocess
 from typing import Optional
 
-import torch
 from mmengine.logging import print_log
 from mmengine.model import MMDistributedDataParallel, revert_sync_batchnorm
 from mmengine.registry import MODEL_WRAPPERS

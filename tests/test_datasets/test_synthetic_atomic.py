@@ -17,7 +17,6 @@ import pytest
 
 from mmpose_lite.datasets import synthetic as S
 from mmpose_lite.datasets.synthetic import atomic
-
 from ..conftest import process_running
 
 TINY = dict(num_train=4, num_val=2, img_size=(64, 64))

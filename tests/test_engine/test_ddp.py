@@ -41,7 +41,6 @@ from torch import nn
 
 from mmpose_lite.engine import dist as lite_dist
 from mmpose_lite.engine.dist import init_cpu_process_group, wrap_cpu_ddp
-
 from ..conftest import REPO, mim_executable
 
 LAUNCH_VARS = ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT', 'SLURM_PROCID', 'SLURM_NTASKS',
@@ -279,9 +278,11 @@ def _run(cmd, tmp_path, what):
         env.pop(name, None)
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
     out = proc.stdout + proc.stderr
+    log = tmp_path / (what.replace(' ', '_') + '.log')
+    log.write_text(out)
     first_error = out.find('Traceback')
     excerpt = out[first_error:first_error + 4000] if first_error >= 0 else out[-4000:]
-    assert proc.returncode == 0, f'{what} failed (exit {proc.returncode}):\n{excerpt}'
+    assert proc.returncode == 0, f'{what} failed (exit {proc.returncode}, whole output in {log}):\n{excerpt}'
     return out
 
 

@@ -28,11 +28,18 @@ from mmpose.registry import MODELS
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from mmpose_lite.models import (AttentionHRNet, AttentionNeck, AttentionResNet, LightHRNet,
-                                MultiResolutionFuseNeck, SlidePoseNet, StackedHourglass, XHRNet)
+from mmpose_lite.models import (
+    AttentionHRNet,
+    AttentionNeck,
+    AttentionResNet,
+    LightHRNet,
+    MultiResolutionFuseNeck,
+    SlidePoseNet,
+    StackedHourglass,
+    XHRNet,
+)
 from mmpose_lite.models.units import AttentionUnit
 from mmpose_lite.registry import UNITS, build_unit
-
 from ..conftest import TINY_RESNET, assert_same_outputs_and_grads, randomize_, tiny_hrnet_extra
 
 ALL_OUT = (0, 1, 2, 3)

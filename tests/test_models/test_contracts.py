@@ -24,7 +24,6 @@ from mmpose_lite.deploy import Deployable, DeployMixin, can_fold_bn, fold_bn, sw
 from mmpose_lite.models.blocks.base import BlockBase
 from mmpose_lite.models.units.base import Unit
 from mmpose_lite.registry import BLOCKS, HOST_KWARGS, UNITS, build_from, build_unit, register_block, register_unit
-
 from ..conftest import randomize_
 
 HOST = dict(conv_cfg=None, norm_cfg=dict(type='BN'), with_cp=False)

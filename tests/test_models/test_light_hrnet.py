@@ -7,7 +7,6 @@ import torch
 from mmpose.models.backbones import LiteHRNet
 
 from mmpose_lite.models import LightHRNet, XHRNet
-
 from ..conftest import assert_same_outputs_and_grads, n_params, randomize_
 
 PRESETS = sorted(LightHRNet.arch_zoo)

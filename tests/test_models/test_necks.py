@@ -11,7 +11,6 @@ from mmpose.testing import get_packed_inputs
 
 from mmpose_lite.models import AttentionNeck, MultiResolutionFuseNeck
 from mmpose_lite.models.units import PSA, CrossResolutionWeighting
-
 from ..conftest import REPO
 
 COCO = REPO / 'configs/body_2d_keypoint/topdown_heatmap/coco'

@@ -9,7 +9,6 @@ import pytest
 
 from mmpose_lite.models import LightHRNet, SlidePoseNet, StackedHourglass, XHRNet
 from mmpose_lite.models.backbones.base import PresetBackbone
-
 from ..conftest import all_subclasses, n_params
 
 #: (class, a small preset)

@@ -16,7 +16,6 @@ from mmpose_lite.models import AttentionHRNet, AttentionResNet
 from mmpose_lite.models.blocks import UnitBasicBlock, UnitBottleneck
 from mmpose_lite.models.units import PSA, PSAChannel
 from mmpose_lite.registry import build_unit
-
 from ..conftest import TINY_RESNET, randomize_, tiny_hrnet_extra
 
 

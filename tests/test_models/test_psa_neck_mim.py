@@ -3,7 +3,6 @@ import pytest
 
 from mmpose_lite.models import AttentionNeck
 from mmpose_lite.models.units import HWSUSA, PSA
-
 from ..conftest import REPO, assert_trained_and_evaluated, mim_train_and_test
 
 SYNTH = REPO / 'configs/body_2d_keypoint/topdown_heatmap/synthetic'

@@ -6,14 +6,12 @@ import torch
 import torch.nn.functional as F
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from mmpose_lite.deploy import switch_to_deploy
 from mmpose_lite.models import LightHRNet, SlidePoseNet
 from mmpose_lite.models.blocks import ShuffleBlock, TokenMixerBlock
 from mmpose_lite.models.units import GlobalSelfAttention, SlideAttention
 from mmpose_lite.models.units.slide import slide_attention_unfold
 from mmpose_lite.registry import UNITS, build_unit
-
-from mmpose_lite.deploy import switch_to_deploy
-
 from ..conftest import randomize_
 
 #: Standard deviation of random weights here: the transformer blocks amplify large ones.

@@ -15,7 +15,6 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmpose_lite.models import StackedHourglass
 from mmpose_lite.models.blocks import HourglassModule, PreActBottleneck
-
 from ..conftest import REPO, n_params, randomize_
 
 CONFIGS = REPO / 'configs/body_2d_keypoint/topdown_heatmap'

@@ -25,11 +25,18 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 import mmpose_lite.models.backbones as backbones
 import mmpose_lite.models.necks as necks
-from mmpose_lite.models import (AttentionHRNet, AttentionNeck, AttentionResNet, LightHRNet,
-                                MultiResolutionFuseNeck, SlidePoseNet, StackedHourglass, XHRNet)
+from mmpose_lite.models import (
+    AttentionHRNet,
+    AttentionNeck,
+    AttentionResNet,
+    LightHRNet,
+    MultiResolutionFuseNeck,
+    SlidePoseNet,
+    StackedHourglass,
+    XHRNet,
+)
 from mmpose_lite.models.units import CrossResolutionUnit
 from mmpose_lite.registry import UNITS, build_unit
-
 from ..conftest import TINY_RESNET, tiny_hrnet_extra
 
 BN = dict(type='BN')

@@ -11,9 +11,7 @@ from mmpose.registry import MODELS
 from mmpose_lite.models.ops import pool_to
 from mmpose_lite.models.units import HWSUSA, SUSA, CrossResolutionWeighting, PointwiseConv, SpatialWeighting
 from mmpose_lite.registry import build_unit
-
 from ..conftest import randomize_
-
 
 #: Standard deviation of the random weights of the units here.
 STD = 0.5

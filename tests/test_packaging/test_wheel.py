@@ -20,7 +20,7 @@ import pytest
 
 from ..conftest import REPO, mim_executable
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 #: What a wheel is built from (the rest of the checkout is not needed).
 SOURCES = ('pyproject.toml', 'setup.py', 'MANIFEST.in', 'README.md', 'model-index.yml', 'mmpose_lite', 'configs')
@@ -142,7 +142,7 @@ def test_user_config_inherits_ours_from_the_install(installed):
 
 def test_every_console_script_answers_help(installed):
     assert {'mmpose-lite-demo', 'mmpose-lite-synth', 'mmpose-lite-benchmark', 'mmpose-lite-export',
-            'mmpose-lite-upgrade-checkpoint'} <= set(installed.scripts)
+            'mmpose-lite-upgrade-checkpoint', 'mmpose-lite-infer'} <= set(installed.scripts)
     procs = {s: subprocess.Popen([str(installed.target / 'bin' / s), '--help'], cwd=installed.home,
                                  env=installed.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
              for s in installed.scripts}
@@ -157,20 +157,21 @@ def test_console_scripts_work_outside_the_checkout(installed, tmp_path):
     run = installed.run
     # synth: a small data set where the demo config looks for it (data/synthetic_coco/ under the working folder)
     data = installed.home / 'data' / 'synthetic_coco'
-    run('mmpose-lite-synth', data, '--num-train', 2, '--num-val', 2, '--workers', 1)
+    run('mmpose-lite-synth', data, '--num-train', 4, '--num-val', 2, '--workers', 1)
     assert len(json.loads((data / 'annotations' / 'person_keypoints_val.json').read_text())['images']) == 2
 
     # export: the tiny config to ONNX, checked in onnxruntime by the script
     out = run('mmpose-lite-export', f'mmpose_lite::{TINY}', tmp_path / 'tiny.onnx').stdout
     assert (tmp_path / 'tiny.onnx').stat().st_size > 10_000 and 'max abs diff' in out
 
-    # benchmark: the rows it knows, each with its config found in the install
+    # benchmark: the row names --models takes
     rows = run('mmpose-lite-benchmark', '--list').stdout
     assert 'XHRNet-S18' in rows and 'mmpose LiteHRNet-18' in rows
 
-    # demo: trains the demo config (from the install) one epoch on the data above
+    # demo: trains the demo config (from the install) one epoch on the data above, which it takes as its own
     work = installed.home / 'work_dirs' / 'demo'
-    run('mmpose-lite-demo', '--epochs', 1, '--work-dir', work)
+    out = run('mmpose-lite-demo', '--epochs', 1, '--num-train', 4, '--num-val', 2, '--work-dir', work).stdout
+    assert '[demo] using the synthetic data in data/synthetic_coco' in out
     metrics = json.loads((work / 'metrics.json').read_text())
     assert Path(metrics['config']).is_relative_to(installed.target)
     (ckpt, ) = work.glob('epoch_1.pth')
@@ -180,19 +181,23 @@ def test_console_scripts_work_outside_the_checkout(installed, tmp_path):
     import torch
     assert 'state_dict' in torch.load(tmp_path / 'safe.pth', weights_only=True)
 
-    if 'mmpose-lite-infer' in installed.scripts:
-        image = sorted((data / 'val').glob('*.jpg'))[0]
-        run('mmpose-lite-infer', image, '--config', work / Path(metrics['config']).name, '--checkpoint', ckpt,
-            '--whole-image', '--out-dir', tmp_path / 'infer', '--device', 'cpu')
-        assert list((tmp_path / 'infer').rglob('*.json')), 'mmpose-lite-infer wrote no predictions'
+    # infer: the demo's checkpoint with the config the demo dumped, on one of the val images (whole image as the box)
+    image = sorted((data / 'val').glob('*.jpg'))[0]
+    run('mmpose-lite-infer', image, '--config', work / Path(metrics['config']).name, '--checkpoint', ckpt,
+        '--whole-image', '--out-dir', tmp_path / 'infer', '--device', 'cpu')
+    (pred, ) = (tmp_path / 'infer').rglob(f'{image.stem}.json')
+    (person, ) = json.loads(pred.read_text())
+    assert len(person['keypoints']) == 17
+    assert list((tmp_path / 'infer').rglob(f'{image.stem}.png')), 'mmpose-lite-infer drew no visualization'
 
 
 @pytest.mark.skipif(mim_executable() is None, reason='the mim command is not installed')
 def test_mim_train_a_user_config_that_inherits_ours(installed, tmp_path):
     """``mim train mmpose my_config.py`` in the user's folder: MMPose's own
     train script, our config from the install, our Runner and hooks."""
+    from mmpose_lite.datasets.synthetic import generate_synthetic_coco
     data = tmp_path / 'synth'
-    installed.run('mmpose-lite-synth', data, '--num-train', 4, '--num-val', 2, '--workers', 1)
+    generate_synthetic_coco(str(data), num_train=4, num_val=2, seed=0)
     (installed.home / 'my_demo.py').write_text(
         f"_base_ = ['{{{{$MMPOSE_LITE_CONFIGS:}}}}/{DEMO}']\n"
         f"data_root = '{data}/'\n"
@@ -205,8 +210,7 @@ def test_mim_train_a_user_config_that_inherits_ours(installed, tmp_path):
         "val_evaluator = dict(ann_file=data_root + 'annotations/person_keypoints_val.json')\n"
         "test_evaluator = val_evaluator\n"
         "default_hooks = dict(checkpoint=dict(interval=1))\n")
-    root = installed.run(sys.executable, '-m', 'mmpose_lite.utils.paths').stdout.strip().splitlines()[-1]
-    installed.env['MMPOSE_LITE_CONFIGS'] = root
+    installed.env['MMPOSE_LITE_CONFIGS'] = str(installed.target / 'mmpose_lite' / '.mim' / 'configs')
     try:
         work = tmp_path / 'work'
         out = installed.run(mim_executable(), 'train', 'mmpose', 'my_demo.py', '--work-dir', work).stdout
@@ -215,4 +219,5 @@ def test_mim_train_a_user_config_that_inherits_ours(installed, tmp_path):
     assert (work / 'epoch_1.pth').is_file(), out[-3000:]
     (log, ) = work.glob('*/*.log')
     text = log.read_text()
-    assert 'LiteRunner' in text or 'AtomicCheckpointHook' in text, text[-3000:]
+    # LiteRunner ran: the hooks it adds are listed
+    assert all(hook in text for hook in ('AtomicCheckpointHook', 'SafeCheckpointHook', 'FiniteLossHook')), text[-3000:]
