@@ -133,6 +133,19 @@ class LiteRunner(Runner):
             loader.worker_init_fn = worker_exit_with_parent(loader.worker_init_fn)
         return loader
 
+    def build_visualizer(self, visualizer=None):
+        """MMEngine's, but a second Runner in one process gets its own
+        visualizer: MMPose's configs name it ``'visualizer'``, and MMEngine
+        builds a named visualizer through ``get_instance``, which would hand
+        back the first run's, writing this run's logs into that run's folder."""
+        if isinstance(visualizer, dict) and isinstance(visualizer.get('name'), str):
+            from mmpose.registry import VISUALIZERS
+            cls = VISUALIZERS.get(visualizer.get('type', 'Visualizer'))
+            if cls is not None and hasattr(cls, 'check_instance_created') and \
+                    cls.check_instance_created(visualizer['name']):
+                visualizer = dict(visualizer, name=f"{visualizer['name']}_{self._experiment_name}")
+        return super().build_visualizer(visualizer)
+
     # ---------------------------------------------------------------- hooks
     def register_default_hooks(self, hooks: Optional[Dict[str, Union[Hook, Dict]]] = None) -> None:
         hooks = dict(hooks or {})

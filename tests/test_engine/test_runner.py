@@ -110,3 +110,38 @@ def test_mim_test_with_a_checkpoint_of_another_model_stops_naming_the_mismatch(t
     out = partial.stdout + partial.stderr
     assert partial.returncode == 0, out[-3000:]
     assert 'does not fit' in out and 'Loaded what fits' in out and re.search(r'coco/AP: [0-9.]+', out)
+
+
+def test_a_second_runner_in_one_process_logs_into_its_own_folder(tmp_path):
+    """MMPose's configs name the visualizer 'visualizer'; MMEngine builds named
+    visualizers through get_instance, so a second plain Runner in the process
+    writes its scalars into the first run's folder. LiteRunner gives it its own."""
+    import torch
+    from mmengine.config import Config
+    from mmengine.model import BaseModel
+    from mmpose.registry import MODELS
+
+    from mmpose_lite.engine import LiteRunner
+
+    if '_VisTestToy' not in MODELS.module_dict:
+        @MODELS.register_module(name='_VisTestToy')
+        class Toy(BaseModel):
+            def __init__(self):
+                super().__init__()
+                self.w = torch.nn.Linear(1, 1)
+
+            def forward(self, *args, mode='tensor', **kwargs):
+                return self.w.weight
+
+    dirs = []
+    for i in range(2):
+        cfg = Config(dict(model=dict(type='_VisTestToy'), work_dir=str(tmp_path / f'w{i}'), default_scope='mmpose',
+                          experiment_name=f'run{i}',
+                          visualizer=dict(type='PoseLocalVisualizer', name='visualizer',
+                                          vis_backends=[dict(type='LocalVisBackend')])))
+        runner = LiteRunner.from_cfg(cfg)
+        runner.visualizer.add_scalars({'x': float(i)}, step=0)
+        dirs.append(runner.visualizer.get_backend('LocalVisBackend')._save_dir)
+    for i, d in enumerate(dirs):
+        assert d.startswith(str(tmp_path / f'w{i}')), dirs
+        assert (tmp_path / d / 'scalars.json').is_file()
