@@ -5,16 +5,22 @@ in a config) registers every module into MMPose's registries, and changes
 nothing else: no patched functions, no changed defaults (a test compares the
 process's state before and after the import).
 """
-# in registration order: models before the datasets and engine that use them
+# In registration order: models before the datasets and engine that use them.
+# Libraries this import may load for the first time (mmcv.cnn, MMPose's models,
+# scipy, sympy) install warnings filters as they load; the filter list is put
+# back as it was, so that the import changes nothing but the registries.
 # isort: off
+import warnings
+
 from .version import __version__
 
-from . import models  # noqa: F401,E402  (registration)
-from . import datasets  # noqa: F401,E402
-from .datasets import checked  # noqa: F401,E402  (registers CheckedCocoDataset)
-from . import engine  # noqa: F401,E402
-from . import utils  # noqa: F401,E402
-from .models.strict_load import allow_partial_load  # noqa: E402
+with warnings.catch_warnings():
+    from . import models  # noqa: F401,E402  (registration)
+    from . import datasets  # noqa: F401,E402
+    from .datasets import checked  # noqa: F401,E402  (registers CheckedCocoDataset)
+    from . import engine  # noqa: F401,E402
+    from . import utils  # noqa: F401,E402
+    from .models.strict_load import allow_partial_load  # noqa: E402
 # isort: on
 
 __all__ = ['__version__', 'models', 'datasets', 'engine', 'utils', 'allow_partial_load']

@@ -618,3 +618,29 @@ def test_crafted_pickle_is_refused_by_mim_test_and_train_resume(crafted, tmp_pat
         assert not marker.exists(), f'mim {cmd[0]} ran the code in the crafted checkpoint'
         assert 'refused to load checkpoint ' + str(path) in out, out[-3000:]
         assert 'upgrade_checkpoint.py --trust' in out
+
+
+_HOST_SCRIPT = r'''
+import json, warnings
+import torch, mmengine, mmpose
+from mmengine.runner import CheckpointLoader
+def snap():
+    return dict(filters=[repr(f) for f in warnings.filters],
+                loaders={k: repr(v) for k, v in CheckpointLoader._schemes.items()},
+                load=repr(torch.load))
+before = snap()
+import mmpose_lite
+print(json.dumps(dict(before=before, after=snap())))
+'''
+
+
+def test_import_into_a_bare_host_changes_no_warnings_filter_or_loader(tmp_path):
+    """The other state test pre-imports every library mmpose_lite loads, which
+    hides what those libraries do as they load. Here the host has imported only
+    torch, MMEngine and MMPose: mmcv.cnn, MMPose's models, scipy and sympy load
+    during the import and add warnings filters, which must not stay behind."""
+    run = subprocess.run([sys.executable, '-c', _HOST_SCRIPT], capture_output=True, text=True, env=ENV,
+                         cwd=tmp_path, timeout=240)
+    assert run.returncode == 0, run.stderr[-3000:]
+    state = json.loads(run.stdout.strip().splitlines()[-1])
+    assert state['after'] == state['before']
