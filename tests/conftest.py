@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import Dict, List, NamedTuple
 
 import pytest
+import torch
+from mmengine.model import BaseModel
+from torch import nn
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get('MMPOSE_LITE_SHARED_DATA', REPO.parent / 'shared' / 'data'))
@@ -193,6 +196,33 @@ def process_running(pid: int) -> bool:
             return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
     except OSError:
         return False
+
+
+class ToyModel(BaseModel):
+    """A linear model of 4 inputs, the same weights in every run; ``mode='loss'``
+    gives the squared error. For Runner tests that need a model, not a pose model."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(4, 1)
+        g = torch.Generator().manual_seed(1)   # the same start in every run
+        with torch.no_grad():
+            for p in self.parameters():
+                p.copy_(torch.randn(p.shape, generator=g))
+
+    def forward(self, inputs, targets=None, mode='tensor'):
+        out = self.linear(torch.stack(inputs))
+        if mode == 'loss':
+            return {'loss': (out - torch.stack(targets)).square().mean()}
+        return out
+
+
+def toy_model_cfg() -> dict:
+    """A model config naming :class:`ToyModel` (registered in MMPose's MODELS on first use)."""
+    from mmpose.registry import MODELS
+    if '_MmposeLiteTestToy' not in MODELS.module_dict:
+        MODELS.register_module(name='_MmposeLiteTestToy', module=ToyModel)
+    return dict(type='_MmposeLiteTestToy')
 
 
 def mim_executable():

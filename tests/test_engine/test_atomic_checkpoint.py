@@ -16,32 +16,14 @@ import uuid
 
 import pytest
 import torch
-from mmengine.model import BaseModel
-from torch import nn
 
 from mmpose_lite.engine import atomic_checkpoint as AC
 from mmpose_lite.engine.atomic_checkpoint import AtomicCheckpointHook
+from ..conftest import ToyModel
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith('linux'), reason='reads /proc/self/fd')
 
 MAX_ITERS = 8   # checkpoints at 2, 4, 6, 8
-
-
-class ToyModel(BaseModel):
-
-    def __init__(self):
-        super().__init__()
-        self.linear = nn.Linear(4, 1)
-        g = torch.Generator().manual_seed(1)   # the same start in every run
-        with torch.no_grad():
-            for p in self.parameters():
-                p.copy_(torch.randn(p.shape, generator=g))
-
-    def forward(self, inputs, targets=None, mode='tensor'):
-        out = self.linear(torch.stack(inputs))
-        if mode == 'loss':
-            return {'loss': (out - torch.stack(targets)).square().mean()}
-        return out
 
 
 class ToyDataset(torch.utils.data.Dataset):

@@ -6,26 +6,16 @@ import sys
 
 import pytest
 
-from ..conftest import REPO, mim_executable, synthetic_eval_options
+from ..conftest import REPO, mim_executable, synthetic_eval_options, toy_model_cfg
 
 SCRIPT = r'''
 import json, sys, tempfile
-import torch
-from mmengine.model import BaseModel
 from mmengine.runner import Runner
 
-from mmpose.registry import MODELS
-
-@MODELS.register_module(name='_RunnerTestToy')
-class Toy(BaseModel):
-    def __init__(self):
-        super().__init__()
-        self.w = torch.nn.Linear(1, 1)
-    def forward(self, *args, mode='tensor', **kwargs):
-        return self.w.weight
+from tests.conftest import toy_model_cfg
 
 def build(**extra):
-    cfg = dict(model=dict(type='_RunnerTestToy'), work_dir=tempfile.mkdtemp(), default_scope='mmpose', **extra)
+    cfg = dict(model=toy_model_cfg(), work_dir=tempfile.mkdtemp(), default_scope='mmpose', **extra)
     from mmengine.config import Config
     return Runner.from_cfg(Config(cfg))
 
@@ -116,26 +106,13 @@ def test_a_second_runner_in_one_process_logs_into_its_own_folder(tmp_path):
     """MMPose's configs name the visualizer 'visualizer'; MMEngine builds named
     visualizers through get_instance, so a second plain Runner in the process
     writes its scalars into the first run's folder. LiteRunner gives it its own."""
-    import torch
     from mmengine.config import Config
-    from mmengine.model import BaseModel
-    from mmpose.registry import MODELS
 
     from mmpose_lite.engine import LiteRunner
 
-    if '_VisTestToy' not in MODELS.module_dict:
-        @MODELS.register_module(name='_VisTestToy')
-        class Toy(BaseModel):
-            def __init__(self):
-                super().__init__()
-                self.w = torch.nn.Linear(1, 1)
-
-            def forward(self, *args, mode='tensor', **kwargs):
-                return self.w.weight
-
     dirs = []
     for i in range(2):
-        cfg = Config(dict(model=dict(type='_VisTestToy'), work_dir=str(tmp_path / f'w{i}'), default_scope='mmpose',
+        cfg = Config(dict(model=toy_model_cfg(), work_dir=str(tmp_path / f'w{i}'), default_scope='mmpose',
                           experiment_name=f'run{i}',
                           visualizer=dict(type='PoseLocalVisualizer', name='visualizer',
                                           vis_backends=[dict(type='LocalVisBackend')])))
