@@ -113,7 +113,7 @@ def export_onnx(config: str, out: str, checkpoint: Optional[str] = None, deploy:
 
     The batch axis is always dynamic. ``dynamic_spatial`` also makes H and W
     dynamic; models whose graph depends on the input size (Lite-HRNet's and
-    X-HRNet's pooling to the smallest branch, SUSA's stripe resampling) are
+    X-HRNet's pooling to the smallest branch, SUSA's stripe slicing) are
     traced with that size as a constant, and the check at a second size then
     fails with an error saying to export at a fixed size.
 

@@ -61,6 +61,46 @@ def test_psa_rejects_bad_arguments_and_keeps_its_own_norm():
     assert not any(isinstance(m, torch.nn.GroupNorm) for m in unit.modules())
 
 
+def test_psa_authors_form_rejects_bad_arguments():
+    with pytest.raises(ValueError, match=r"unknown form 'author'; valid forms: \['paper', 'authors'\]"):
+        PSA(8, form='author')
+    with pytest.raises(ValueError, match=r"unknown form 'authors'; valid forms: \['paper', 'authors_p', 'authors_s'\]"):
+        PSAChannel(8, form='authors')
+    with pytest.raises(ValueError, match="form 'authors_s' needs channels >= 8"):
+        PSA(6, layout='sequential', form='authors')
+    # the paper's form is unchanged by the option: its names and shapes, which checkpoints rely on
+    assert {k for k in PSA(8).state_dict()} == {
+        f'{b}.{n}' for b in ('channel', 'spatial') for n in ('wq.conv.weight', 'wv.conv.weight', 'wv.conv.bias')
+    } | {'channel.wz.conv.weight', 'channel.wz.conv.bias', 'channel.ln.weight', 'channel.ln.bias',
+         'spatial.wq.conv.bias'}
+
+
+def test_psa_init_is_the_authors_and_a_hosts_init_cfg_applies_in_a_host():
+    """W_q and W_v: Kaiming normal with fan_in (std sqrt(2 / C)), as the
+    authors' reset_parameters, at construction and after ``init_weights``
+    (MMCV's ConvModule default, fan_out, would give the one-channel query of
+    the channel branch std sqrt(2)). In a host, the host's init_cfg reaches
+    the unit's convolutions: MMPose's HRNet draws them from N(0, 0.001), as
+    the authors' HRNet (hrnetv2.py) does for their PSA modules."""
+    unit = PSA(512, layout='sequential')
+    for fresh in (True, False):
+        if not fresh:
+            unit.init_weights()  # BaseModule's, which re-runs ConvModule's fan_out init, then the authors'
+        for conv in (unit.channel.wq.conv, unit.spatial.wq.conv, unit.spatial.wv.conv):
+            std = conv.weight.std().item()
+            assert 0.8 < std / (2 / 512) ** 0.5 < 1.2, (conv, std)
+        bound = 1 / 256**0.5  # W_z (C/2 -> C): PyTorch's default, uniform within 1/sqrt(fan_in)
+        assert unit.channel.wz.conv.weight.abs().max() <= bound and unit.channel.wz.conv.weight.std() > bound / 3
+    host = AttentionHRNet(tiny_hrnet_extra(), unit=dict(type='PSA', layout='sequential', form='authors'))
+    host.init_weights()
+    in_host = next(m for m in host.modules() if isinstance(m, PSA))
+    assert 0.0005 < in_host.spatial.wv.conv.weight.std() < 0.002
+    # an init_cfg of the unit's own is honoured instead of the authors' init
+    branch = PSAChannel(8, init_cfg=dict(type='Constant', val=0.5, layer='Conv2d'))
+    branch.init_weights()
+    assert (branch.wq.conv.weight == 0.5).all() and (branch.wz.conv.weight == 0.5).all()
+
+
 # ---------------------------------------------------------------- blocks
 @pytest.mark.parametrize('block_cls, plain_cls, after', [(UnitBottleneck, Bottleneck, 'norm2'),
                                                          (UnitBasicBlock, BasicBlock, 'norm1')])

@@ -45,7 +45,8 @@ def test_susa_stripe_resampling_matches_torch_pooling_and_interpolation(size, le
 
 
 def test_susa_stripe_resampling_any_size():
-    unit = SUSA(4, dim='h', stripe_size=6)
+    """``stripe_mode='resample'`` (the default slices, as the authors do: tests/test_convert/test_xhrnet.py)."""
+    unit = SUSA(4, dim='h', stripe_size=6, stripe_mode='resample')
     with torch.no_grad():
         unit.stripe_weight.copy_(torch.arange(6.))
     torch.testing.assert_close(unit.stripe(6), torch.arange(6.))             # unchanged at its size
@@ -98,6 +99,7 @@ def test_units_are_buildable_by_config():
 @pytest.mark.parametrize('build, match', [
     (lambda: SUSA(8, dim='z'), "dim must be 'h' or 'w'"),
     (lambda: SUSA(8, stripe_size=1), 'stripe_size'),
+    (lambda: SUSA(8, stripe_mode='interpolate'), r"stripe_mode must be one of \('slice', 'resample'\)"),
     (lambda: HWSUSA(7), 'even number of channels'),
     (lambda: SpatialWeighting(4, ratio=8), 'ratio=8'),
     (lambda: CrossResolutionWeighting(8), 'list of branch channels'),

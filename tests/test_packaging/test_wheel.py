@@ -142,7 +142,7 @@ def test_user_config_inherits_ours_from_the_install(installed):
 
 def test_every_console_script_answers_help(installed):
     assert {'mmpose-lite-demo', 'mmpose-lite-synth', 'mmpose-lite-benchmark', 'mmpose-lite-export',
-            'mmpose-lite-upgrade-checkpoint', 'mmpose-lite-infer'} <= set(installed.scripts)
+            'mmpose-lite-upgrade-checkpoint', 'mmpose-lite-infer', 'mmpose-lite-convert'} <= set(installed.scripts)
     procs = {s: subprocess.Popen([str(installed.target / 'bin' / s), '--help'], cwd=installed.home,
                                  env=installed.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
              for s in installed.scripts}

@@ -17,9 +17,10 @@ _SX = dict(type='ShuffleBlock', pre=dict(type='SUSA', dim='w'), post=dict(type='
 _PX = dict(type='ShuffleBlock', pre=dict(type='HWSUSA'), post=dict(type='HWSUSA'))
 
 
-def _preset(num_channels=_W40, num_modules=(2, 4, 2), **kw):
+def _preset(num_channels=_W40, num_modules=(2, 4, 2), transition_relu=True, **kw):
     return dict(stem=_STEM, num_modules=num_modules, num_branches=(2, 3, 4), num_blocks=(2, 2, 2),
-                num_channels=num_channels, with_fuse=True, with_head=True, fuse_mode='litehrnet', **kw)
+                num_channels=num_channels, with_fuse=True, with_head=True, fuse_mode='litehrnet',
+                transition_relu=transition_relu, **kw)
 
 
 @register_model
@@ -49,7 +50,12 @@ class LightHRNet(PresetBackbone):
 
     The Lite-HRNet presets have exactly the parameters of MMPose's
     ``LiteHRNet`` with the matching ``extra`` (same names), so MMPose
-    model-zoo checkpoints load strictly and give the same outputs.
+    model-zoo checkpoints load strictly and give the same outputs. The
+    X-HRNet presets compute the authors' X-HRNet (cool-xuan/x-hrnet): no ReLU
+    in the transitions (``transition_relu=False``), SUSA stripe weights
+    sliced to the feature size (and extended only above 384x288, where the
+    authors' code stops); their checkpoints convert with
+    ``tools/convert_checkpoint.py --from xhrnet-authors``.
 
     Args:
         arch (str | dict): A preset name from :attr:`arch_zoo`, or a dict. A
@@ -60,7 +66,9 @@ class LightHRNet(PresetBackbone):
             (per stage), ``block`` (a block config, or one per stage),
             ``with_fuse``, ``with_head``, ``fuse_mode`` (``'litehrnet'``
             reproduces the official/MMPose fuse arithmetic, ``'sum'`` is the
-            plain HRNet sum). Default: '18'.
+            plain HRNet sum), ``transition_relu`` (``True``: every transition
+            layer ends with a ReLU, as MMPose's ``LiteHRNet``; ``False``: none
+            does, as the X-HRNet authors' code). Default: '18'.
         in_channels (int): Input image channels. Default: 3.
         out_indices (Sequence[int]): Branches to return, 0 being the highest
             resolution. Default: (0, ), as MMPose's ``LiteHRNet``.
@@ -97,10 +105,10 @@ class LightHRNet(PresetBackbone):
         'wider-naive-18': _preset(block=_NAIVE),
         '18': _preset(block=_CCW),
         '30': _preset(num_modules=(3, 8, 3), block=_CCW),
-        's18': _preset(block=_SX),
-        's30': _preset(num_modules=(3, 8, 3), block=_SX),
-        'p18': _preset(block=_PX),
-        'p30': _preset(num_modules=(3, 8, 3), block=_PX),
+        's18': _preset(block=_SX, transition_relu=False),
+        's30': _preset(num_modules=(3, 8, 3), block=_SX, transition_relu=False),
+        'p18': _preset(block=_PX, transition_relu=False),
+        'p30': _preset(num_modules=(3, 8, 3), block=_PX, transition_relu=False),
     }
     default_arch = '18'
     default_channels_last = True
@@ -131,7 +139,8 @@ class LightHRNet(PresetBackbone):
         blocks = spec['block'] if isinstance(spec['block'], (list, tuple)) else [spec['block']] * num_stages
         for i in range(num_stages):
             cur = list(spec['num_channels'][i])
-            setattr(self, f'transition{i}', build_transition(channels, cur, conv_cfg, norm_cfg))
+            setattr(self, f'transition{i}',
+                    build_transition(channels, cur, conv_cfg, norm_cfg, relu=spec['transition_relu']))
             modules = [
                 HRModule(cur, spec['num_blocks'][i], blocks[i], multiscale_output=True,
                          with_fuse=spec['with_fuse'], fuse_mode=spec['fuse_mode'], conv_cfg=conv_cfg,
@@ -164,6 +173,8 @@ class LightHRNet(PresetBackbone):
                 raise ValueError(f'arch: stage {i} channels {tuple(ch)} must be positive and even')
         if isinstance(spec['block'], (list, tuple)) and len(spec['block']) != n:
             raise ValueError(f'arch: {len(spec["block"])} blocks given for {n} stages')
+        if not isinstance(spec['transition_relu'], bool):
+            raise TypeError(f"arch: transition_relu must be a bool, got {spec['transition_relu']!r}")
         if spec['fuse_mode'] not in ('litehrnet', 'sum'):
             raise ValueError(f"arch: fuse_mode must be 'litehrnet' or 'sum', got {spec['fuse_mode']!r}")
 

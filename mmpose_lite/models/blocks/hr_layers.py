@@ -27,24 +27,37 @@ def dw_pw(in_channels: int, out_channels: int, stride: int, relu: bool, conv_cfg
 
 
 def build_transition(pre_channels: Sequence[int], cur_channels: Sequence[int], conv_cfg=None,
-                     norm_cfg=dict(type='BN')) -> nn.ModuleList:
+                     norm_cfg=dict(type='BN'), relu: bool = True) -> nn.ModuleList:
     """Transition from a stage with ``pre_channels`` branches to ``cur_channels``.
 
     Existing branches get a ``dw_pw`` block if their width changes (else
     ``None``); each new branch is made from the last existing one by a chain
     of stride-2 ``dw_pw`` blocks.
+
+    Args:
+        pre_channels (Sequence[int]): Widths of the previous stage's branches.
+        cur_channels (Sequence[int]): Widths of the next stage's branches.
+        conv_cfg (dict, optional): Convolution config. Default: None.
+        norm_cfg (dict): Normalization config. Default: ``dict(type='BN')``.
+        relu (bool): End every ``dw_pw`` block (each step of a chain too)
+            with a ReLU, as MMPose's ``LiteHRNet`` does; ``False`` leaves
+            out every ReLU of the transition, as the X-HRNet authors' code
+            does (same parameters). Default: True.
+
+    Returns:
+        nn.ModuleList: One entry per output branch (``None`` for identity).
     """
     layers = []
     for i, cur in enumerate(cur_channels):
         if i < len(pre_channels):
-            layers.append(None if cur == pre_channels[i] else dw_pw(pre_channels[i], cur, 1, True, conv_cfg,
+            layers.append(None if cur == pre_channels[i] else dw_pw(pre_channels[i], cur, 1, relu, conv_cfg,
                                                                     norm_cfg))
         else:
             src = pre_channels[-1]
             steps = i + 1 - len(pre_channels)
             layers.append(
                 nn.Sequential(*[
-                    dw_pw(src, cur if k == steps - 1 else src, 2, True, conv_cfg, norm_cfg) for k in range(steps)
+                    dw_pw(src, cur if k == steps - 1 else src, 2, relu, conv_cfg, norm_cfg) for k in range(steps)
                 ]))
     return nn.ModuleList(layers)
 

@@ -23,6 +23,9 @@ class HWSUSA(Unit, BaseModule):
         shuffle (bool): Channel-shuffle the result as the authors do. Default: True.
         stripe_size (tuple[int], optional): Stripe sizes of the H- and W-wise
             units. Default: None (their defaults).
+        stripe_mode (str): How both units fit their stripe weights to the
+            feature size, ``'slice'`` (the authors') or ``'resample'``; see
+            :class:`~.susa.SUSA`. Default: 'slice'.
         conv_cfg (dict, optional): Convolution config. Default: None.
         init_cfg (dict, optional): Initialization config. Default: None.
 
@@ -33,15 +36,18 @@ class HWSUSA(Unit, BaseModule):
         (2, 16, 24, 18)
     """
 
-    def __init__(self, channels: int, shuffle: bool = True, stripe_size=None, conv_cfg=None, init_cfg=None):
+    def __init__(self, channels: int, shuffle: bool = True, stripe_size=None, stripe_mode: str = 'slice',
+                 conv_cfg=None, init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         if channels % 2:
             raise ValueError(f'HWSUSA needs an even number of channels, got {channels}')
         sizes = stripe_size or (None, None)
         half = channels // 2
         self.shuffle = shuffle
-        self.h_unit = build_unit(dict(type='SUSA', dim='h', stripe_size=sizes[0]), half, conv_cfg=conv_cfg)
-        self.w_unit = build_unit(dict(type='SUSA', dim='w', stripe_size=sizes[1]), half, conv_cfg=conv_cfg)
+        self.h_unit = build_unit(dict(type='SUSA', dim='h', stripe_size=sizes[0], stripe_mode=stripe_mode), half,
+                                 conv_cfg=conv_cfg)
+        self.w_unit = build_unit(dict(type='SUSA', dim='w', stripe_size=sizes[1], stripe_mode=stripe_mode), half,
+                                 conv_cfg=conv_cfg)
 
     def attention(self, x: torch.Tensor) -> torch.Tensor:
         xh, xw = halves(x)

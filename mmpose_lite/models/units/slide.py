@@ -91,8 +91,10 @@ class SlideAttention(Deployable, TokenMixer):
     keys, which makes it query dependent); ``D`` is shared by the channels
     of a head and separate for keys and values (the authors share one kernel
     per channel across heads, and by default between keys and values, which
-    rules out the fast path); the shift convolutions have no bias and q/k/v
-    keep the full width (the authors reduce it 4x).
+    rules out the fast path); the shift convolutions have no bias (the
+    authors' are trained) and ``D`` starts at zero (exact local attention at
+    the start of training). docs/architecture.md lists what converting the
+    authors' Slide-Swin classification weights would need.
 
     Args:
         channels (int): Input and output channels.

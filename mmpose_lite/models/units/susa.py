@@ -33,14 +33,26 @@ class SUSA(Deployable, AttentionUnit):
        shape ``(N, C, H, 1)`` (``(N, C, 1, W)`` for ``dim='w'``).
     3. *Aggregation*: ``x * a``, broadcast along the other axis.
 
-    The authors' code stores ``g`` for a fixed 96x72 feature map and slices it,
-    so inputs above 384x288 fail (and smaller maps use only its first rows).
-    Here ``g`` holds ``stripe_size`` values describing the weighting along the
-    whole axis and is resampled to the actual length (bin averages when
-    shrinking, linear interpolation when enlarging), so any input size works,
-    every weight learns from every resolution, and ``stripe_size`` equal to
-    the feature length reproduces the original exactly. Both convolutions keep their bias and the LayerNorm is fixed by
-    the design, so only ``conv_cfg`` is taken from the host.
+    The stripe weighting ``g`` is stored as ``stripe_size`` values (the
+    authors' ``group_weight`` of a 96x72 map, a 384x288 input). How a feature
+    map of length ``L`` along the attended axis uses them is
+    ``stripe_mode``:
+
+    * ``'slice'`` (default, the authors' rule): row ``i`` gets ``g[i]``, i.e.
+      the first ``L`` values for ``L <= stripe_size``, exactly as the authors'
+      ``group_weight[:, :, :L]``. Beyond the stored size (inputs above
+      384x288, where the authors' code fails) the last value is repeated
+      (edge padding): row ``i`` gets ``g[min(i, stripe_size - 1)]``. A row's
+      weight never depends on ``L``, so every length's weighting is a prefix
+      of every longer one's and nothing jumps at ``stripe_size``.
+    * ``'resample'``: ``g`` describes the whole axis and is resampled to
+      ``L`` (bin averages when shrinking, linear interpolation when
+      enlarging; unchanged at ``L == stripe_size``), so every weight learns
+      from every resolution. Not the authors' function below 384x288: their
+      checkpoints need ``'slice'``.
+
+    Both convolutions keep their bias and the LayerNorm is fixed by the
+    design, so only ``conv_cfg`` is taken from the host.
 
     Args:
         channels (int): Channels of the input.
@@ -48,6 +60,8 @@ class SUSA(Deployable, AttentionUnit):
         stripe_size (int, optional): Number of learnable stripe weights.
             Default: None, meaning 96 for ``'h'`` and 72 for ``'w'`` (the
             highest-resolution feature map of a 384x288 input).
+        stripe_mode (str): ``'slice'`` or ``'resample'`` (see above).
+            Default: 'slice'.
         conv_cfg (dict, optional): Convolution config. Default: None.
         init_cfg (dict, optional): Initialization config. Default: None.
 
@@ -59,7 +73,11 @@ class SUSA(Deployable, AttentionUnit):
         (2, 16, 1, 18) (2, 16, 24, 18)
     """
 
-    def __init__(self, channels: int, dim: str = 'h', stripe_size=None, conv_cfg=None, init_cfg=None):
+    #: the ways :meth:`stripe` maps the stored weights to a feature length
+    stripe_modes = ('slice', 'resample')
+
+    def __init__(self, channels: int, dim: str = 'h', stripe_size=None, stripe_mode: str = 'slice', conv_cfg=None,
+                 init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         if dim not in ('h', 'w'):
             raise ValueError(f"SUSA: dim must be 'h' or 'w', got {dim!r}")
@@ -67,6 +85,9 @@ class SUSA(Deployable, AttentionUnit):
             stripe_size = 96 if dim == 'h' else 72
         if not isinstance(stripe_size, int) or stripe_size < 2:
             raise ValueError(f'SUSA: stripe_size must be an int >= 2, got {stripe_size!r}')
+        if stripe_mode not in self.stripe_modes:
+            raise ValueError(f'SUSA: stripe_mode must be one of {self.stripe_modes}, got {stripe_mode!r}')
+        self.stripe_mode = stripe_mode
         self.dim = dim
         self.channels = channels
         self.stripe_size = stripe_size  # a Python int: tracers see a constant, not numel()
@@ -78,19 +99,33 @@ class SUSA(Deployable, AttentionUnit):
         self._mean_weights = {}  # deploy form: (length, device, dtype) -> weights
 
     def extra_repr(self) -> str:
-        return f'dim={self.dim!r}, stripe_size={self.stripe_weight.numel()}'
+        return f'dim={self.dim!r}, stripe_size={self.stripe_weight.numel()}, stripe_mode={self.stripe_mode!r}'
 
     def stripe(self, length: int) -> torch.Tensor:
-        """The stripe weighting resampled to ``length`` positions: averaged
-        over bins when shrinking (so every weight contributes), linearly
-        interpolated when enlarging, unchanged at ``stripe_size``.
+        """The stripe weighting of a feature map ``length`` positions long.
 
-        The resampling is a constant matrix for a given length (see
-        :func:`stripe_resampling`), so traced and exported graphs (ONNX) see a
-        plain matrix product instead of adaptive pooling."""
+        ``'slice'``: the first ``length`` stored values, the last one
+        repeated beyond ``stripe_size``. ``'resample'``: the stored values
+        averaged over bins when shrinking, linearly interpolated when
+        enlarging (a constant matrix per length, :func:`stripe_resampling`).
+        Either way traced graphs (ONNX) see a slice, a constant or a plain
+        matrix product, and the result is the stored vector itself at
+        ``stripe_size``.
+
+        Args:
+            length (int): The feature map's size along the attended axis.
+
+        Returns:
+            torch.Tensor: ``(length, )`` weights (differentiable in
+            :attr:`stripe_weight`).
+        """
         size, length = self.stripe_size, int(length)
         if length == size:
             return self.stripe_weight
+        if self.stripe_mode == 'slice':
+            if length < size:
+                return self.stripe_weight[:length]
+            return torch.cat((self.stripe_weight, self.stripe_weight[-1:].expand(length - size)))
         m = stripe_resampling(size, length).to(self.stripe_weight)
         return torch.mv(m, self.stripe_weight)
 
