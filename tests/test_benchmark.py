@@ -11,6 +11,7 @@ from mmpose_lite.benchmark.entries import ENTRIES, QUICK, REFERENCE, Entry, sele
 from mmpose_lite.benchmark.export import WORKAROUND_NOTE, fixed_adaptive_pooling, ort_session, ort_session_for
 from mmpose_lite.benchmark.latency import time_interleaved
 from mmpose_lite.benchmark.measure import Measurement
+from mmpose_lite.benchmark.report import add_speedups, columns
 from mmpose_lite.benchmark.timing import format_table, peak_mib, time_ms
 from mmpose_lite.deploy.onnx import trace_to_onnx
 from .conftest import REPO
@@ -103,7 +104,40 @@ def test_run_writes_table_csv_and_plot(tmp_path):
     assert (tmp_path / 'benchmark.png').stat().st_size > 1000
 
 
-@pytest.mark.parametrize('runtime, conv', [('eager', 'aten::mkldnn_convolution'), ('ort', 'Conv')])
+def test_lower_precision_ratios():
+    """``eager-bf16`` and ``ort-int8`` rows get three ratios: against the
+    reference in the same runtime, against the reference's fp32 onnxruntime,
+    and against the row's own fp32 runtime (eager, onnxruntime)."""
+    rows = [dict(model=REFERENCE, eager_ms=60.0, ort_ms=20.0, **{'ort-int8_ms': 16.0, 'eager-bf16_ms': 50.0}),
+            dict(model='ours', eager_ms=40.0, ort_ms=16.0, **{'ort-int8_ms': 8.0, 'eager-bf16_ms': 80.0}),
+            dict(model='no int8', eager_ms=40.0, ort_ms=16.0)]
+    add_speedups(rows, ['eager', 'ort', 'ort-int8', 'eager-bf16'])
+    ours = rows[1]
+    assert ours['ort-int8_speedup'] == 2.0 and ours['ort-int8_vs_ref_fp32'] == 2.5
+    assert ours['ort-int8_vs_own_fp32'] == 2.0
+    assert ours['eager-bf16_speedup'] == 50 / 80 and ours['eager-bf16_vs_ref_fp32'] == 20 / 80
+    assert ours['eager-bf16_vs_own_fp32'] == 0.5 and ours['eager_speedup'] == 1.5
+    assert rows[2]['ort-int8_vs_own_fp32'] is None and rows[2]['ort-int8_speedup'] is None
+    keys, headers = columns(rows, ['ort', 'ort-int8', 'eager-bf16'], batch=0)
+    assert f'ort-int8 vs {REFERENCE} ort (fp32)' in headers and 'eager-bf16 vs own eager (fp32)' in headers
+    assert 'eager-bf16_layout' in keys
+
+
+@pytest.mark.timeout(600)
+def test_run_measures_int8_and_bf16():
+    pytest.importorskip('onnxruntime.quantization')
+    entries = [Entry('hourglass demo', str(SYNTH / 'td-hm_stacked-hourglass-tiny_demo_synthcoco-128x96.py'),
+                     'mmpose_lite')]
+    rows = run(entries, runtimes=('ort', 'ort-int8', 'eager-bf16'), repeats=2, batch=0, gpu=False,
+               show_progress=False)
+    r = rows[0]
+    assert not r['errors'], r['errors']
+    assert r['ort-int8_ms'] > 0 and r['eager-bf16_ms'] > 0 and r['eager-bf16_layout'] == 'NCHW'
+    assert r['ort-int8_vs_own_fp32'] == pytest.approx(r['ort_ms'] / r['ort-int8_ms'])
+
+
+@pytest.mark.parametrize('runtime, conv', [('eager', 'aten::mkldnn_convolution'), ('ort', 'Conv'),
+                                           ('ort-int8', 'QLinearConv'), ('eager-bf16', 'aten::mkldnn_convolution')])
 def test_profile_counts_operators_per_forward(runtime, conv):
     """tools/profile_model.py: per operator type, ms and calls per forward."""
     pytest.importorskip('onnxruntime')

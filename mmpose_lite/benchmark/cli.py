@@ -10,7 +10,11 @@ random input, with the same number of threads:
 * CPU latency at batch 1 (median after warm-up, with the p25-p75 spread;
   the models are timed in turn, a few calls each per round, see
   :func:`~mmpose_lite.benchmark.latency.time_interleaved`) in each runtime
-  asked for: PyTorch eager, ``torch.compile``, onnxruntime;
+  asked for: PyTorch eager, ``torch.compile``, onnxruntime, and the lower
+  precisions ``eager-bf16`` (eager under CPU bf16 autocast) and ``ort-int8``
+  (onnxruntime, static INT8 by :mod:`mmpose_lite.deploy.quantize`, every
+  model quantized the same way), each also against its own fp32 runtime and
+  the reference's fp32 onnxruntime;
 * CPU throughput at batch 32 (eager) and the peak memory of that batch;
 * the same on CUDA when a GPU is present (batch 1 latency, batch 64
   throughput with channels-last and AMP, peak memory).
@@ -105,7 +109,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="also measure these configs (paths, 'mmpose_lite::...' or 'mmpose::...'), one row each")
     parser.add_argument('--input-size', type=int_at_least(32), nargs=2, metavar=('W', 'H'),
                         help="measure every model at this input size (multiples of 32) instead of its config's")
-    parser.add_argument('--runtimes', nargs='+', default=['eager', 'ort'], choices=RUNTIMES)
+    parser.add_argument('--runtimes', nargs='+', default=['eager', 'ort'], choices=RUNTIMES,
+                        help='batch-1 runtimes (default: eager ort); eager-bf16 and ort-int8 add ratios against '
+                        'their fp32 runtime')
     parser.add_argument('--repeats', type=int_at_least(1), default=20, help='timed batch-1 calls per runtime (median)')
     parser.add_argument('--batch', type=int_at_least(0), default=32, help='throughput batch (0: skip)')
     parser.add_argument('--train-step', type=int_at_least(0), default=0, metavar='N',

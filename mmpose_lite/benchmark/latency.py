@@ -1,7 +1,8 @@
 """Batch-1 latency per runtime: the calls to time, and timing them in turn.
 
 :func:`batch1_call` makes a model's warmed-up batch-1 call in one runtime
-(PyTorch eager, ``torch.compile``, onnxruntime); :func:`time_interleaved`
+(PyTorch eager, ``torch.compile``, onnxruntime, and the lower precisions:
+eager under bf16 autocast, onnxruntime INT8); :func:`time_interleaved`
 times the calls of every model in turn, so that a slow spell of a shared
 machine hits every model alike.
 """
@@ -10,12 +11,15 @@ from typing import Callable, Dict, List, Sequence
 
 import torch
 
-from .export import ort_session_for
+from .export import ort_int8_session_for, ort_session_for
 from .timing import time_ms
 
-__all__ = ['RUNTIMES', 'batch1_call', 'best_layout', 'runs_channels_last', 'time_interleaved']
+__all__ = ['RUNTIMES', 'LOWER_PRECISION', 'batch1_call', 'best_layout', 'runs_channels_last', 'time_interleaved']
 
-RUNTIMES = ('eager', 'compile', 'ort')
+RUNTIMES = ('eager', 'compile', 'ort', 'eager-bf16', 'ort-int8')
+
+#: The lower-precision runtimes and the fp32 runtime each is compared with.
+LOWER_PRECISION = {'eager-bf16': 'eager', 'ort-int8': 'ort'}
 
 
 def runs_channels_last(model: torch.nn.Module) -> bool:
@@ -56,8 +60,8 @@ def batch1_call(runtime: str, entry, model: torch.nn.Module, module: torch.nn.Mo
 
     Args:
         runtime (str): One of :data:`RUNTIMES`.
-        entry (Entry): The benchmark entry (MMPose's models run eager in the
-            faster of their two layouts, to be fair to them).
+        entry (Entry): The benchmark entry (MMPose's models run eager, fp32
+            and bf16, in the faster of their two layouts, to be fair to them).
         model (nn.Module): The pose model.
         module (nn.Module): Its tensor-in, heatmaps-out wrapper.
         x (Tensor): The batch-1 input.
@@ -79,9 +83,20 @@ def batch1_call(runtime: str, entry, model: torch.nn.Module, module: torch.nn.Mo
         compiled = torch.compile(module)
         compiled(x)  # compile outside the timed region
         fn = lambda: compiled(x)  # noqa: E731
-    elif runtime == 'ort':
-        sess, note = ort_session_for(entry, module, x, threads)
-        if note:
+    elif runtime == 'eager-bf16':
+        import copy
+
+        from mmpose_lite.deploy.precision import BF16Forward
+        bf16 = BF16Forward(copy.deepcopy(module))  # its own copy: a layout choice here must not move eager's
+        fn = lambda: bf16(x)  # noqa: E731
+        if entry.source == 'mmpose':
+            fn, row['eager-bf16_layout'] = best_layout(bf16, x, max(6, repeats))
+        else:
+            row['eager-bf16_layout'] = 'channels-last' if runs_channels_last(model) else 'NCHW'
+    elif runtime in ('ort', 'ort-int8'):
+        make = ort_session_for if runtime == 'ort' else ort_int8_session_for
+        sess, note = make(entry, module, x, threads)
+        if note and note not in row['errors']:
             row['errors'].append(note)
         feed = {sess.get_inputs()[0].name: x.numpy()}
         fn = lambda: sess.run(None, feed)  # noqa: E731

@@ -4,7 +4,10 @@
 prints, for each benchmark entry, the time per forward of each operator type
 (PyTorch eager through ``torch.profiler``, onnxruntime through its own
 per-node profiling, which includes the layout reorders it inserts around its
-blocked-format convolutions), the number of calls, and the total. Profiling
+blocked-format convolutions; ``--runtime ort-int8`` profiles the benchmark's
+INT8 graph, whose fused int8 kernels appear as ``QLinear*``, and
+``--runtime eager-bf16`` eager under bf16 autocast), the number of calls, and
+the total. Profiling
 adds overhead of its own: compare models with each other, not with the
 benchmark's wall times.
 """
@@ -17,7 +20,10 @@ from typing import Dict, List, Tuple
 
 import torch
 
-__all__ = ['op_times', 'main']
+__all__ = ['RUNTIMES', 'op_times', 'main']
+
+#: What :func:`op_times` profiles.
+RUNTIMES = ('eager', 'eager-bf16', 'ort', 'ort-int8')
 
 
 def _eager_op_times(module, x, runs: int) -> Dict[str, Tuple[float, int]]:
@@ -31,11 +37,12 @@ def _eager_op_times(module, x, runs: int) -> Dict[str, Tuple[float, int]]:
             if e.self_cpu_time_total > 0}
 
 
-def _ort_op_times(entry, module, x, threads: int, runs: int) -> Dict[str, Tuple[float, int]]:
-    from .export import ort_session_for
+def _ort_op_times(entry, module, x, threads: int, runs: int, int8: bool = False) -> Dict[str, Tuple[float, int]]:
+    from .export import ort_int8_session_for, ort_session_for
     warmup = 3
     with tempfile.TemporaryDirectory(prefix='mmpose_lite_prof_') as tmp:
-        sess, _ = ort_session_for(entry, module, x, threads, profile_prefix=os.path.join(tmp, 'ort'))
+        make = ort_int8_session_for if int8 else ort_session_for
+        sess, _ = make(entry, module, x, threads, profile_prefix=os.path.join(tmp, 'ort'))
         feed = {sess.get_inputs()[0].name: x.numpy()}
         for _ in range(warmup + runs):
             sess.run(None, feed)
@@ -54,7 +61,9 @@ def _ort_op_times(entry, module, x, threads: int, runs: int) -> Dict[str, Tuple[
 def op_times(entry, runtime: str = 'eager', runs: int = 10, threads: int = None) -> Dict[str, Tuple[float, int]]:
     """``{operator type: (ms per forward, calls per forward)}`` of one
     benchmark entry at batch 1, in its benchmark form (ours deployed, MMPose's
-    as shipped)."""
+    as shipped), in ``runtime``: ``'eager'``, ``'eager-bf16'`` (under CPU
+    bf16 autocast), ``'ort'`` or ``'ort-int8'`` (the benchmark's INT8 graph,
+    :func:`~.export.ort_int8_session_for`)."""
     from mmpose_lite.deploy import switch_to_deploy
     from mmpose_lite.deploy.model import TensorForward, build_pose_model
     model, (w, h), _ = build_pose_model(entry.config)
@@ -64,9 +73,12 @@ def op_times(entry, runtime: str = 'eager', runs: int = 10, threads: int = None)
     x = torch.randn(1, 3, h, w)
     if runtime == 'eager':
         return _eager_op_times(module, x, runs)
-    if runtime == 'ort':
-        return _ort_op_times(entry, module, x, threads or torch.get_num_threads(), runs)
-    raise ValueError(f"runtime must be 'eager' or 'ort', got {runtime!r}")
+    if runtime == 'eager-bf16':
+        from mmpose_lite.deploy.precision import BF16Forward
+        return _eager_op_times(BF16Forward(module), x, runs)
+    if runtime in ('ort', 'ort-int8'):
+        return _ort_op_times(entry, module, x, threads or torch.get_num_threads(), runs, int8=runtime == 'ort-int8')
+    raise ValueError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")
 
 
 def _table(results: Dict[str, Dict[str, Tuple[float, int]]], top: int) -> List[str]:
@@ -95,7 +107,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--models', nargs='+', default=['LightHRNet-18', 'XHRNet-S18', 'mmpose LiteHRNet-18'],
                         help='benchmark row names (substrings), see tools/benchmark.py --help')
-    parser.add_argument('--runtime', choices=['eager', 'ort'], default='eager')
+    parser.add_argument('--runtime', choices=RUNTIMES, default='eager')
     parser.add_argument('--runs', type=int, default=10, help='profiled forwards per model')
     parser.add_argument('--top', type=int, default=15, help='operator types shown')
     parser.add_argument('--threads', type=int, default=os.cpu_count())

@@ -9,19 +9,30 @@ from typing import Dict, List, Sequence, Tuple
 import torch
 
 from .entries import REFERENCE
+from .latency import LOWER_PRECISION
 from .timing import format_table
 
 __all__ = ['add_speedups', 'columns', 'machine', 'render', 'write_csv', 'plot', 'write_report']
 
 
+def _ratio(num, den):
+    return num / den if num and den else None
+
+
 def add_speedups(rows: List[Dict], runtimes: Sequence[str], reference: str = REFERENCE) -> None:
     """Fill ``{rt}_speedup`` (the reference row's batch-1 time over this
-    row's) and ``train_speedup`` where both times exist."""
-    ref = next((r for r in rows if r['model'] == reference), None)
+    row's, same runtime) and ``train_speedup`` where both times exist; for a
+    lower-precision runtime (:data:`~.latency.LOWER_PRECISION`) also
+    ``{rt}_vs_ref_fp32`` (against the reference's fp32 onnxruntime time) and
+    ``{rt}_vs_own_fp32`` (against this row's own fp32 time in the runtime it
+    lowers: eager for ``eager-bf16``, onnxruntime for ``ort-int8``)."""
+    ref = next((r for r in rows if r['model'] == reference), None) or {}
     for r in rows:
         for rt in runtimes:
-            mine, theirs = r.get(f'{rt}_ms'), (ref or {}).get(f'{rt}_ms')
-            r[f'{rt}_speedup'] = theirs / mine if mine and theirs else None
+            r[f'{rt}_speedup'] = _ratio(ref.get(f'{rt}_ms'), r.get(f'{rt}_ms'))
+            if rt in LOWER_PRECISION:
+                r[f'{rt}_vs_ref_fp32'] = _ratio(ref.get('ort_ms'), r.get(f'{rt}_ms'))
+                r[f'{rt}_vs_own_fp32'] = _ratio(r.get(f'{LOWER_PRECISION[rt]}_ms'), r.get(f'{rt}_ms'))
         if ref and r.get('train_step_ms') and ref.get('train_step_ms'):
             r['train_speedup'] = ref['train_step_ms'] / r['train_step_ms']
 
@@ -32,10 +43,13 @@ def columns(rows: List[Dict], runtimes: Sequence[str], batch: int) -> Tuple[List
     cols = [('model', 'model'), ('input', 'input'), ('params', 'params'), ('flops', 'FLOPs (MACs)'),
             ('ap', 'COCO val AP'), ('ap_source', 'AP from')]
     for rt in runtimes:
-        if rt == 'eager':
-            cols += [('eager_layout', 'eager layout')]
+        if rt in ('eager', 'eager-bf16'):
+            cols += [(f'{rt}_layout', f'{rt} layout')]
         cols += [(f'{rt}_ms', f'{rt} ms (b1)'), (f'{rt}_spread', f'{rt} p25-p75'),
                  (f'{rt}_speedup', f'{rt} vs {REFERENCE}')]
+        if rt in LOWER_PRECISION:
+            cols += [(f'{rt}_vs_ref_fp32', f'{rt} vs {REFERENCE} ort (fp32)'),
+                     (f'{rt}_vs_own_fp32', f'{rt} vs own {LOWER_PRECISION[rt]} (fp32)')]
     if batch:
         cols += [('throughput', f'img/s (b{batch} eager)'), ('peak_mib', f'peak MiB (b{batch})')]
     if any('train_step_ms' in r for r in rows):

@@ -1,4 +1,5 @@
-"""Deploy mode: exact inference-time rewrites and ONNX export."""
+"""Deploy mode: exact inference-time rewrites, ONNX export (onnx.py), INT8 quantization (quantize.py) and
+lower-precision accuracy (precision.py, data.py)."""
 from .fuse import (
     REWRITES,
     Deployable,

@@ -164,7 +164,8 @@ def main(argv=None) -> int:
     argparse's usage error (exit status 2); success returns 0, the console
     script's exit status (:func:`export_onnx` returns the details)."""
     parser = argparse.ArgumentParser(description='Export a config\'s pose model to ONNX and check it in '
-                                     'onnxruntime against PyTorch (max abs difference <= --atol).')
+                                     'onnxruntime against PyTorch (max abs difference <= --atol); with --quantize '
+                                     'int8 also its static INT8 model (onnxruntime QDQ) beside it.')
     parser.add_argument('config', help="config path, one of ours as 'mmpose_lite::body_2d_keypoint/...py', or an "
                         "installed MMPose config as 'mmpose::...'")
     parser.add_argument('out', help='output .onnx file')
@@ -175,6 +176,12 @@ def main(argv=None) -> int:
                         help="export at this input size (default: the config's codec input_size)")
     parser.add_argument('--opset', type=int, default=17)
     parser.add_argument('--atol', type=float, default=1e-4)
+    parser.add_argument('--quantize', choices=['int8'], help='also write a static INT8 model beside OUT '
+                        '(OUT with _int8 before .onnx; onnxruntime QDQ, see mmpose_lite/deploy/quantize.py)')
+    parser.add_argument('--calib-data', metavar='DATA', help='INT8 calibration images, run through the config\'s '
+                        'val pipeline: a dataset config (its val set), a COCO keypoint file ANN.json[:IMG_DIR] or a '
+                        'folder of images (whole-image boxes); default: the config\'s own val set')
+    parser.add_argument('--calib-images', type=int, default=32, metavar='N', help='calibration images (default 32)')
     args = parser.parse_args(argv)
     # everything the user typed is checked before the model is built and traced
     from mmpose_lite.models.backbones.base import InputShapeError
@@ -185,6 +192,14 @@ def main(argv=None) -> int:
         parser.error(f'--opset {args.opset}: give an ONNX opset in [7, 20] (default 17)')
     if not args.atol > 0:
         parser.error(f'--atol {args.atol}: must be positive')
+    if args.quantize and args.calib_images < 1:
+        parser.error(f'--calib-images {args.calib_images}: give at least 1')
+    if args.quantize and args.no_deploy:
+        parser.error('--quantize int8 quantizes the deploy form: leave out --no-deploy')
+    if args.quantize and args.dynamic_spatial:
+        parser.error('--quantize int8 exports at a fixed input size: leave out --dynamic-spatial')
+    if not args.quantize and (args.calib_data or args.calib_images != 32):
+        parser.error('--calib-data and --calib-images calibrate an INT8 model: add --quantize int8')
     try:
         load_config(args.config)
         if args.checkpoint and not osp.isfile(args.checkpoint):
@@ -193,16 +208,27 @@ def main(argv=None) -> int:
         ensure_writable_dir(osp.dirname(osp.abspath(args.out)), 'output folder')
     except OSError as e:  # FileNotFoundError of the config or checkpoint, an unwritable folder
         parser.error(str(e))
+    size = tuple(args.input_size) if args.input_size else None
     try:
-        res = export_onnx(args.config, args.out, args.checkpoint, deploy=not args.no_deploy,
-                          dynamic_spatial=args.dynamic_spatial, opset=args.opset, atol=args.atol,
-                          input_size=tuple(args.input_size) if args.input_size else None)
+        if args.quantize:
+            from .quantize import export_int8
+            res = export_int8(args.config, args.out, args.checkpoint, args.calib_data, args.calib_images, size,
+                              args.opset)
+        else:
+            res = export_onnx(args.config, args.out, args.checkpoint, deploy=not args.no_deploy,
+                              dynamic_spatial=args.dynamic_spatial, opset=args.opset, atol=args.atol,
+                              input_size=size)
     except InputShapeError as e:
         parser.error(f'--input-size: {e}' if args.input_size else str(e))
-    except ModelConfigError as e:
+    except (ModelConfigError, FileNotFoundError) as e:  # also calibration data that is not there
         parser.error(str(e))
     print(f"wrote {res['path']} (input {res['input_size'][0]}x{res['input_size'][1]}, dynamic batch); "
           f"onnxruntime vs PyTorch max abs diff {res['max_abs_diff']:.2e}")
+    if args.quantize:
+        print(f"wrote {res['int8_path']} (INT8, calibrated on {res['calib_images']} images, {res['fp32_nodes']} "
+              f"nodes kept fp32); heatmap cosine to fp32 on them: mean {res['cosine_mean']:.4f}, min "
+              f"{res['cosine_min']:.4f}. Run it with mmpose_lite.deploy.quantize.int8_session (onnxruntime "
+              "without its NhwcTransformer: faster here)")
     return 0
 
 
