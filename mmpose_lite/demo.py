@@ -102,6 +102,16 @@ def read_scalars(work_dir: str) -> List[Dict]:
     return []
 
 
+def iteration_seconds(records: List[Dict]) -> Dict[str, float]:
+    """Mean seconds per training iteration and the data-loading part of it,
+    from the training records' ``time`` and ``data_time`` (each record a
+    logger window's mean, so these are means over the logged iterations)."""
+    train = [r for r in records if 'time' in r and 'data_time' in r]
+    if not train:
+        return {}
+    return {key: round(sum(r[key] for r in train) / len(train), 3) for key in ('time', 'data_time')}
+
+
 def plot_learning_curve(records: List[Dict], out_file: str) -> None:
     import matplotlib
     matplotlib.use('Agg')
@@ -289,6 +299,7 @@ def run(argv=None) -> Dict:
         final_metrics={k: v for k, v in val[-1].items() if k.startswith('coco/')},
         curve=[dict(epoch=r['step'], AP=r['coco/AP']) for r in val],
         train_seconds=round(train_s, 1),
+        seconds_per_iter=iteration_seconds(records),
         total_seconds=round(time.time() - t_start, 1),
         checkpoint=checkpoint,
         config=args.config,
@@ -298,6 +309,9 @@ def run(argv=None) -> Dict:
     print('[demo] AP on synthetic val (CocoMetric, detected boxes): '
           f"before training {summary['ap_before_training']:.3f} -> after {summary['ap_final']:.3f}")
     print('[demo] learning curve: ' + ', '.join(f"ep{c['epoch']}={c['AP']:.3f}" for c in summary['curve']))
+    if summary['seconds_per_iter']:
+        print(f"[demo] {summary['seconds_per_iter']['time']:.2f} s per training iteration "
+              f"({summary['seconds_per_iter']['data_time']:.2f} s of it loading data)")
     print(f"[demo] wall time {summary['total_seconds']:.0f} s (training {summary['train_seconds']:.0f} s); "
           f'wrote {args.work_dir}/metrics.json, learning_curve.png, predictions.png')
     return summary

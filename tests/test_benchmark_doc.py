@@ -62,3 +62,8 @@ def test_parse_run_names_the_tools():
         parse_run('@run rm -rf /')
     assert parse_run("@run benchmark plot=a.png --models 'mmpose LiteHRNet-18'") == \
         ('benchmark', ['--models', 'mmpose LiteHRNet-18'], 'a.png')
+
+
+def test_committed_page_is_generated_from_the_template():
+    """docs/benchmark.md as committed is the template plus its commands' outputs (no hand edit)."""
+    assert main(['--check']) == 0

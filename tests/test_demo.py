@@ -25,6 +25,9 @@ def test_demo_end_to_end(tmp_path, capsys):
     assert metrics == json.loads(json.dumps(summary))
     assert [c['epoch'] for c in metrics['curve']] == [0, 1]   # before training, after epoch 1
     assert 0 <= metrics['ap_final'] <= 1 and 'coco/AP .5' in metrics['final_metrics']
+    # seconds per iteration, from the logged training records, with the data-loading part of it
+    step = metrics['seconds_per_iter']
+    assert 0 < step['data_time'] < step['time'] and f"{step['time']:.2f} s per training iteration" in out
     for png in ('learning_curve.png', 'predictions.png'):
         assert (work / png).read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
     assert (synth / 'annotations' / 'person_keypoints_val.json').exists()

@@ -16,7 +16,6 @@ checks that ``docs/benchmark.md`` round-trips, so hand edits to the page
 (rather than the template) fail CI.
 """
 import argparse
-import os
 import os.path as osp
 import shlex
 import shutil
@@ -24,6 +23,8 @@ import subprocess
 import sys
 import tempfile
 from typing import Callable, List, Optional, Sequence, Tuple
+
+from ..utils.files import atomic_output
 
 __all__ = ['TOOLS', 'parse_run', 'render_page', 'strip_outputs', 'main']
 
@@ -118,9 +119,7 @@ def main(argv=None) -> int:
         return 0
     page_dir = osp.dirname(osp.abspath(args.out))
     page = render_page(template, lambda tool, a, plot: run_tool(tool, a, plot, page_dir, repo))
-    tmp = args.out + '.tmp'
-    with open(tmp, 'w') as f:
+    with atomic_output(args.out) as tmp, open(tmp, 'w') as f:
         f.write(page)
-    os.replace(tmp, args.out)
     print(f'wrote {args.out}')
     return 0

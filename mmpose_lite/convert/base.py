@@ -13,12 +13,12 @@ the model a config builds (every key covered, every shape equal: the error
 names the keys) and writes ``{'state_dict': ..., 'meta': ...}`` atomically, so
 that ``mim test``, ``init_model`` and ``load_from`` load it strictly.
 """
-import os
 import os.path as osp
-import tempfile
 from typing import Callable, Dict, Mapping, NamedTuple, Optional
 
 import torch
+
+from ..utils.files import atomic_output
 
 __all__ = ['Converter', 'CONVERTERS', 'register_converter', 'get_converter', 'read_state_dict',
            'convert_state_dict', 'convert_checkpoint', 'ConversionError']
@@ -118,15 +118,8 @@ def convert_checkpoint(name: str, src: str, dst: str, config: Optional[str] = No
     if config is not None:
         check_against_config(converted, config, source=f'{src} converted with {name!r}')
     meta = dict(converted_from=osp.abspath(src), converter=name)
-    os.makedirs(osp.dirname(osp.abspath(dst)), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.' + osp.basename(dst) + '.', dir=osp.dirname(osp.abspath(dst)))
-    os.close(fd)
-    try:
+    with atomic_output(dst) as tmp:
         torch.save({'state_dict': converted, 'meta': meta}, tmp)
-        os.replace(tmp, dst)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
     return dst
 
 

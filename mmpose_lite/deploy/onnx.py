@@ -1,7 +1,6 @@
 """ONNX export of any config's pose model, checked against PyTorch in onnxruntime."""
 import argparse
 import difflib
-import os
 import os.path as osp
 import re
 import sys
@@ -11,6 +10,7 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 import torch
 
+from ..utils.files import atomic_output
 from .fuse import traced_layout
 from .model import TensorForward, build_pose_model, load_config
 
@@ -134,15 +134,8 @@ def export_onnx(config: str, out: str, checkpoint: Optional[str] = None, deploy:
         check_runs_at(module, torch.randn(1, 3, size[1], size[0]), config, (w, h))
         w, h = size
     x = torch.randn(1, 3, h, w)
-    os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
-    tmp = out + '.part'  # never leave a half-written file under the final name
-    try:
+    with atomic_output(out) as tmp:  # never a half-written file under the final name
         trace_to_onnx(module, x, tmp, dynamic_spatial, opset)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
-    os.replace(tmp, out)
     result = dict(path=out, input_size=(w, h))
     if check:
         inputs = [x, torch.randn(2, 3, h, w)]

@@ -23,13 +23,14 @@ Run the result with :func:`int8_session` (onnxruntime with its
 ``NhwcTransformer`` off: with it, the int8 convolutions run NHWC, and the
 transposes and NHWC resizes around them cost more than they save here).
 """
-import os
 import os.path as osp
 import tempfile
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
+
+from ..utils.files import atomic_output
 
 __all__ = ['KEEP_FP32', 'INT8_SUFFIX', 'DISABLED_OPTIMIZERS', 'int8_path', 'split_nearest_upsampling',
            'module_path_of_node', 'fp32_nodes', 'quantize_onnx', 'int8_session', 'export_int8']
@@ -196,17 +197,11 @@ def quantize_onnx(fp32_path: str, out_path: str, calib_inputs: Sequence[np.ndarr
         excluded = fp32_nodes(model, module, policy) if module is not None else []
         onnx.save(model, pre)
         name = model.graph.input[0].name
-        part = out_path + '.part'
-        try:
+        with atomic_output(out_path) as part:
             quantize_static(pre, part, _reader(name, calib_inputs), quant_format=QuantFormat.QDQ, per_channel=True,
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                             op_types_to_quantize=list(op_types) if op_types else None, nodes_to_exclude=excluded,
                             calibrate_method=CalibrationMethod[method])
-        except BaseException:
-            if osp.exists(part):
-                os.remove(part)
-            raise
-        os.replace(part, out_path)
     return dict(path=out_path, fp32_nodes=len(excluded), resizes_split=split)
 
 

@@ -44,8 +44,9 @@ from mmengine.fileio import LocalBackend
 from mmengine.hooks import CheckpointHook
 from mmpose.registry import HOOKS
 
-__all__ = ['AtomicCheckpointHook', 'PARTIAL_SUFFIX', 'partial_path',
-           'replace_durably', 'write_text_durably']
+from ..utils.files import replace_durably
+
+__all__ = ['AtomicCheckpointHook', 'PARTIAL_SUFFIX', 'partial_path', 'write_text_durably']
 
 #: Suffix of the temporary files a save writes before renaming them.
 PARTIAL_SUFFIX = '.partial'
@@ -72,42 +73,6 @@ def partial_path(path: str) -> str:
 
 def _is_partial_name(name: str) -> bool:
     return name.startswith('.') and name.endswith(PARTIAL_SUFFIX)
-
-
-def _fsync_file(path: str) -> None:
-    fd = os.open(path, os.O_RDWR)  # Windows flushes only writable handles
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: str) -> None:
-    """Flushes a folder's entries (the rename) to disk where the OS allows
-    it (not on Windows, where folders cannot be opened)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # some file systems refuse fsync on a folder
-        pass
-    finally:
-        os.close(fd)
-
-
-def replace_durably(src: str, dst: str) -> None:
-    """Flushes ``src`` to disk, renames it to ``dst`` atomically (replacing
-    ``dst``) and flushes the folder entry.
-
-    Args:
-        src: A complete file, in the same folder as ``dst``.
-        dst: The final path.
-    """
-    _fsync_file(src)
-    os.replace(src, dst)
-    _fsync_dir(osp.dirname(osp.abspath(dst)))
 
 
 def write_text_durably(path: str, text: str) -> None:

@@ -23,17 +23,16 @@ file, says why, and says how to load a file one trusts:
 :func:`upgrade_checkpoint` (``tools/upgrade_checkpoint.py --trust OLD NEW``)
 writes a weights-only-safe copy with the same encoder.
 """
-import os
 import os.path as osp
 import pickle
 import re
-import tempfile
 from typing import List, Optional
 
 import torch
 from mmengine.hooks import Hook
 from mmpose.registry import HOOKS
 
+from ..utils.files import atomic_output
 from .checkpoint_codec import ENCODED_KEY, decode_checkpoint, encode_checkpoint
 
 __all__ = ['ENCODED_KEY', 'UnsafeCheckpointError', 'explain_unsafe', 'encode_checkpoint', 'decode_checkpoint',
@@ -184,19 +183,9 @@ def upgrade_checkpoint(src: str, dst: str, trust: bool = False) -> List[str]:
         raise ValueError(f'{src} holds objects with no plain form, so the copy would still need trusted '
                          f'loading: {"; ".join(left[:5])}' + (f' ... ({len(left)} in all)' if len(left) > 5 else '')
                          + '. Remove them from the checkpoint first (nothing was written).')
-    folder = osp.dirname(osp.abspath(dst))
-    fd, tmp = tempfile.mkstemp(prefix='.' + osp.basename(dst) + '.', suffix='.tmp', dir=folder)
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            torch.save(ckpt, f)
-            f.flush()
-            os.fsync(f.fileno())
+    with atomic_output(dst) as tmp:
+        torch.save(ckpt, tmp)
         torch.load(tmp, map_location='cpu', weights_only=True)  # the property that counts
-        os.replace(tmp, dst)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
     n = len(ckpt.get(ENCODED_KEY, {}).get('entries', []))
     return [f'read {src}' + (' (trusted: unpickled without restriction)' if trust else ''),
             f'stored {n} value(s) as plain data', f'wrote {dst}: it loads with torch.load(weights_only=True)']

@@ -19,6 +19,7 @@ import torch
 
 from mmpose_lite.engine import atomic_checkpoint as AC
 from mmpose_lite.engine.atomic_checkpoint import AtomicCheckpointHook
+from mmpose_lite.utils import files as FILES
 from ..conftest import ToyModel
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith('linux'), reason='reads /proc/self/fd')
@@ -88,7 +89,7 @@ class SimulatedKill(BaseException):
 
 
 class CrashingOs:
-    """Stands in for the hook module's ``os``: records each ``fsync``,
+    """Stands in for ``os`` in the hook module and in mmpose_lite.utils.files: records each ``fsync``,
     ``replace`` and ``remove`` and raises :class:`SimulatedKill` at event
     ``crash_at`` (before it is done; with ``torn``, an fsync'd file is first
     cut to half its size: a kill in the middle of writing it)."""
@@ -119,6 +120,12 @@ class CrashingOs:
         os.remove(path)
 
 
+def _patch_os(mp, fake):
+    """Route the hook's file operations, and the helpers it writes through, to ``fake``."""
+    for module in (AC, FILES):
+        mp.setattr(module, 'os', fake)
+
+
 @pytest.fixture(scope='module')
 def reference(tmp_path_factory):
     """An uninterrupted run: its final state and the file-system events of
@@ -126,7 +133,7 @@ def reference(tmp_path_factory):
     work = tmp_path_factory.mktemp('reference')
     recorder = CrashingOs()
     mp = pytest.MonkeyPatch()
-    mp.setattr(AC, 'os', recorder)
+    _patch_os(mp, recorder)
     try:
         runner = make_runner(work)
         runner.train()
@@ -182,7 +189,7 @@ def test_kill_at_each_step_of_a_save_leaves_a_resumable_run(reference, tmp_path)
         where = f'killed at {reference["events"][k]}{" (file half written)" if torn else ""}'
         work = tmp_path / f'crash{k}{"torn" if torn else ""}'
         mp = pytest.MonkeyPatch()
-        mp.setattr(AC, 'os', CrashingOs(crash_at=k, torn=torn))
+        _patch_os(mp, CrashingOs(crash_at=k, torn=torn))
         try:
             with pytest.raises(SimulatedKill):
                 make_runner(work).train()
@@ -242,7 +249,7 @@ def test_best_checkpoint_replaced_only_after_the_new_one(tmp_path):
         runner.train_loop._iter = 2
         if killed:
             mp = pytest.MonkeyPatch()
-            mp.setattr(AC, 'os', CrashingOs(crash_at=1))   # before the new best one is renamed into place
+            _patch_os(mp, CrashingOs(crash_at=1))   # before the new best one is renamed into place
             try:
                 with pytest.raises(SimulatedKill):
                     hook._save_best_checkpoint(runner, {'acc': 0.7})

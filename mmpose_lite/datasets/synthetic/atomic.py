@@ -24,6 +24,7 @@ try:  # POSIX; elsewhere concurrent runs into one folder are not serialised
 except ImportError:  # pragma: no cover
     fcntl = None
 
+from ...utils.files import fsync_dir
 from .config import SyntheticCocoConfig
 
 __all__ = ['MANIFEST_NAME', 'LOCK_NAME', 'read_manifest', 'exclusive', 'remove_leftovers', 'new_staging',
@@ -40,19 +41,6 @@ STAGING_PREFIX = '.partial-'
 #: only its entries, so the lock stays valid and needs no other folder).
 LOCK_NAME = '.synthetic_coco.lock'
 _REPLACED_PREFIX = '.replaced-'
-
-
-def _fsync_dir(path: str) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # Windows cannot open folders
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 @contextmanager
@@ -122,7 +110,7 @@ def publish(staging: str, root: str) -> None:
     marker = os.path.join(root, MANIFEST_NAME)
     if os.path.lexists(marker):
         os.remove(marker)
-        _fsync_dir(root)
+        fsync_dir(root)
     replaced = os.path.join(root, _REPLACED_PREFIX + secrets.token_hex(4))
     for entry in DATA_ENTRIES:
         dst = os.path.join(root, entry)
@@ -130,9 +118,9 @@ def publish(staging: str, root: str) -> None:
             os.makedirs(replaced, exist_ok=True)
             os.replace(dst, os.path.join(replaced, entry))
         os.replace(os.path.join(staging, entry), dst)
-    _fsync_dir(root)
+    fsync_dir(root)
     os.replace(os.path.join(staging, MANIFEST_NAME), marker)
-    _fsync_dir(root)
+    fsync_dir(root)
     shutil.rmtree(replaced, ignore_errors=True)
 
 

@@ -1,0 +1,62 @@
+"""tools/demo_study.py: every variant is a valid change of the demo config
+that lands where it says, and the table reads the runs' metrics.json (the
+training runs themselves are the study, not CI)."""
+import argparse
+import importlib.util
+import json
+
+import pytest
+from mmengine.config import DictAction
+
+from mmpose_lite import demo
+from .conftest import REPO
+
+STUDY = REPO / 'tools' / 'demo_study.py'
+
+
+def _load():
+    spec = importlib.util.spec_from_file_location('demo_study_tool', STUDY)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+study = _load()
+
+
+@pytest.mark.parametrize('name', list(study.VARIANTS))
+def test_variant_sets_what_it_names(name, tmp_path):
+    cmd = study.command(name, 3, str(tmp_path / 'w'))
+    assert cmd[1:3] == ['-m', 'mmpose_lite.demo']
+    args = demo.parse_args(cmd[3:])
+    cfg, options = demo.build_config(args)
+    assert cfg.train_cfg.max_epochs == 3 and cfg.param_scheduler[1].T_max == 3
+    base, _ = demo.build_config(demo.parse_args(['--work-dir', str(tmp_path / 'w')]))
+    # the pipeline indices the variants use point at the transforms they mean
+    pipeline = [t['type'] for t in base.train_dataloader.dataset.pipeline]
+    assert pipeline[3:5] == ['RandomHalfBody', 'RandomBBoxTransform']
+    for key, value in study.VARIANTS[name].items():
+        node = cfg
+        for part in key.split('.'):
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        assert node == value, key
+    # and the typed command parses back to the same options (DictAction, as the demo reads it)
+    if study.VARIANTS[name]:
+        parser = argparse.ArgumentParser()
+        parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+        assert parser.parse_args(cmd[cmd.index('--cfg-options'):]).cfg_options == study.VARIANTS[name]
+
+
+def test_table_reads_metrics_and_marks_missing_runs(tmp_path):
+    run = tmp_path / 'lr5e-3-e4'
+    run.mkdir()
+    (run / 'metrics.json').write_text(json.dumps(dict(
+        curve=[dict(epoch=0, AP=0.01), dict(epoch=2, AP=0.05), dict(epoch=4, AP=0.1034)], ap_final=0.1034,
+        train_seconds=250.4, seconds_per_iter=dict(time=0.987, data_time=0.071))))
+    text = study.table(['lr5e-3', 'base'], 4, str(tmp_path), threads=1)
+    lines = text.splitlines()
+    assert lines[2].startswith('| lr5e-3 | 0.010 / 0.050 / 0.103 | 0.103 | 250 | 0.99 (0.07) | ')
+    assert ('`OMP_NUM_THREADS=1 python -m mmpose_lite.demo --epochs 4 --cfg-options '
+            'optim_wrapper.optimizer.lr=0.005`') in lines[2]
+    assert lines[3].startswith('| base | (no metrics.json')
+    assert '--work-dir' not in text
