@@ -7,8 +7,10 @@ SNAPSHOT = r'''
 import json, sys
 from mmpose.utils import register_all_modules
 register_all_modules()
-from mmpose.registry import DATASETS, HOOKS, MODELS
-regs = dict(MODELS=MODELS, DATASETS=DATASETS, HOOKS=HOOKS)
+from mmpose.registry import DATASETS, HOOKS, MODELS, OPTIM_WRAPPERS
+from mmengine.registry import OPTIM_WRAPPERS as ROOT_OPTIM_WRAPPERS
+regs = dict(MODELS=MODELS, DATASETS=DATASETS, HOOKS=HOOKS, OPTIM_WRAPPERS=OPTIM_WRAPPERS,
+            ROOT_OPTIM_WRAPPERS=ROOT_OPTIM_WRAPPERS)
 def snap():
     return {k: {n: f"{c.__module__}.{c.__qualname__}" for n, c in r.module_dict.items()} for k, r in regs.items()}
 before = snap()
@@ -28,7 +30,10 @@ def test_import_registers_without_shadowing():
     added = {n: c for reg in after for n, c in after[reg].items() if n not in before[reg]}
     assert all(c.startswith('mmpose_lite.') for c in added.values())
     for name in ['LightHRNet', 'XHRNet', 'SUSA', 'HWSUSA', 'SpatialWeighting', 'CrossResolutionWeighting',
-                 'CheckedCocoDataset', 'ValidateBeforeTrainHook']:
+                 'CheckedCocoDataset', 'ValidateBeforeTrainHook', 'BF16OptimWrapper']:
         assert name in added, name
+    # MMEngine's own wrappers (in its root registry) keep their names: ours has another
+    assert {'OptimWrapper', 'AmpOptimWrapper'} <= set(after['ROOT_OPTIM_WRAPPERS'])
+    assert 'BF16OptimWrapper' not in after['ROOT_OPTIM_WRAPPERS']
     for mmpose_name in ['LiteHRNet', 'HourglassNet', 'HourglassAENet']:
         assert after['MODELS'][mmpose_name].startswith('mmpose.'), mmpose_name
