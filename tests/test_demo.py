@@ -78,7 +78,9 @@ def test_derived_keys_match_the_config_and_cover_every_derived_field(name, tmp_p
     plain = Config.fromfile(str(SYNTH / name))
     old_root = plain.data_root
     # the table agrees with the fields it describes (filled in with the file's own values)
-    same = demo.derived_options(plain, data_root=old_root, max_epochs=plain.max_epochs)
+    variables = demo.derived_variables(plain)
+    assert {'data_root', 'max_epochs', 'base_lr', 'half_body_prob', 'rotate_factor'} <= variables
+    same = demo.derived_options(plain, **{name: plain[name] for name in variables})
     assert len(same) > 2 and all(_get(plain, k) == v for k, v in same.items()), same
     assert sum(old_root in s for s in _strings(plain.to_dict())) >= 7
 

@@ -25,17 +25,16 @@ from typing import Dict, List
 
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
 
-#: variant name -> the --cfg-options it adds to the demo config (the config's own recipe is 'base').
-#: Pipeline items by index: 3 is RandomHalfBody, 4 RandomBBoxTransform (see the demo config).
+#: variant name -> the --cfg-options it adds to the demo config; names of the config's top-level
+#: variables (``base_lr``, ``half_body_prob``, ``rotate_factor``: its ``derived_keys``) set every key made
+#: from them. 'current' is the config as it is; 'previous' the COCO-like recipe the study started from.
 VARIANTS: Dict[str, Dict[str, object]] = {
-    'base': {},
-    'lr5e-3': {'optim_wrapper.optimizer.lr': 5e-3},
-    'lr1e-2': {'optim_wrapper.optimizer.lr': 1e-2},
-    'lr5e-3-bs16': {'optim_wrapper.optimizer.lr': 5e-3, 'train_dataloader.batch_size': 16},
-    'lr5e-3-lessaug': {'optim_wrapper.optimizer.lr': 5e-3, 'train_dataloader.dataset.pipeline.3.prob': 0.0,
-                       'train_dataloader.dataset.pipeline.4.rotate_factor': 20},
-    'lr5e-3-adamw': {'optim_wrapper.optimizer.lr': 5e-3, 'optim_wrapper.optimizer.type': 'AdamW',
-                     'optim_wrapper.optimizer.weight_decay': 1e-4},
+    'current': {},
+    'previous': {'base_lr': 2e-3, 'half_body_prob': 0.3, 'rotate_factor': 40},
+    'previous-lr5e-3': {'half_body_prob': 0.3, 'rotate_factor': 40},
+    'lr1e-2': {'base_lr': 1e-2},
+    'bs16': {'train_dataloader.batch_size': 16},
+    'adamw': {'optim_wrapper.optimizer.type': 'AdamW', 'optim_wrapper.optimizer.weight_decay': 1e-4},
     # speed levers: the same recipe, a faster step?
     'bf16': {'optim_wrapper.type': 'BF16OptimWrapper'},  # CPU bf16 autocast (mmpose_lite/engine/bf16.py)
     'compile': {'compile': True},  # MMEngine compiles train_step with torch.compile (inductor)

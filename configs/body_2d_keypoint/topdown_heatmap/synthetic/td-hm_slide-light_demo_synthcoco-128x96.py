@@ -7,4 +7,5 @@ model = dict(
     backbone=dict(_delete_=True, type='SlidePoseNet', arch='light', out_indices=(0, 1, 2, 3)),
     neck=dict(type='FeatureMapProcessor', concat=True),
     head=dict(in_channels=32 + 64 + 128 + 256))
-optim_wrapper = dict(_delete_=True, optimizer=dict(type='AdamW', lr=2e-3, weight_decay=0.05))
+base_lr = 2e-3
+optim_wrapper = dict(_delete_=True, optimizer=dict(type='AdamW', lr=base_lr, weight_decay=0.05))
