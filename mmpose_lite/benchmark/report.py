@@ -61,16 +61,26 @@ def columns(rows: List[Dict], runtimes: Sequence[str], batch: int) -> Tuple[List
     return [c for c, _ in cols], [h for _, h in cols]
 
 
+#: CPU flags that decide what the lower precisions can gain (bf16 and int8 dot-product instructions)
+PRECISION_FLAGS = ('avx512_bf16', 'amx_bf16', 'avx512_vnni', 'avx_vnni', 'amx_int8')
+
+
 def machine() -> str:
-    """One line: CPU model, logical CPUs, torch threads, GPU, torch version."""
-    cpu = platform.processor() or platform.machine()
+    """One line: CPU model, its vector ISA as PyTorch uses it and its bf16 /
+    int8 instructions (:data:`PRECISION_FLAGS`), logical CPUs, torch threads,
+    GPU, torch version."""
+    cpu, flags = platform.processor() or platform.machine(), set()
     try:
         with open('/proc/cpuinfo') as f:
-            cpu = next((ln.split(':', 1)[1].strip() for ln in f if ln.startswith('model name')), cpu)
+            info = [ln.split(':', 1) for ln in f if ':' in ln]
+        cpu = next((v.strip() for k, v in info if k.strip() == 'model name'), cpu)
+        flags = set(next((v.split() for k, v in info if k.strip() == 'flags'), []))
     except OSError:
         pass
+    precision = ', '.join(f for f in PRECISION_FLAGS if f in flags) or 'none of ' + '/'.join(PRECISION_FLAGS)
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'none'
-    return (f'{cpu}; {os.cpu_count()} logical CPUs; {torch.get_num_threads()} torch threads; GPU: {gpu}; '
+    return (f'{cpu} ({torch.backends.cpu.get_cpu_capability()}; bf16/int8 instructions: {precision}); '
+            f'{os.cpu_count()} logical CPUs; {torch.get_num_threads()} torch threads; GPU: {gpu}; '
             f'torch {torch.__version__}')
 
 
