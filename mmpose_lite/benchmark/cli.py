@@ -123,19 +123,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv=None) -> None:
-    """The ``mmpose-lite-benchmark`` command (``--help``). Every argument is
-    checked before anything is built: a bad one is argparse's usage error
-    (exit status 2) naming it and what to do. Returns None, so that the
-    console script exits with status 0 (:func:`run` returns the rows)."""
+def parse_args(argv=None):
+    """The command line, checked as a whole before anything is built: a bad
+    argument is argparse's usage error (exit status 2) naming it and what to
+    do.
+
+    Returns:
+        tuple: The parsed arguments and the selected entries (``None`` with
+        ``--list``).
+    """
     parser = _parser()
     args = parser.parse_args(argv)
     if args.list:
-        width = max(len(e.name) for e in ENTRIES)
-        for e in ENTRIES:
-            print(f'{e.name:<{width}}  {e.config}')
-        return
-    # everything the user typed is checked before minutes of measuring
+        return args, None
     if args.input_size and any(v % 32 for v in args.input_size):
         w, h = args.input_size
         parser.error(f'--input-size {w} {h}: width and height must be multiples of 32 (the HR backbones halve the '
@@ -152,6 +152,20 @@ def main(argv=None) -> None:
         ensure_writable_dir(args.out_dir, '--out-dir')
     except OSError as e:  # a --config path that does not exist, an unwritable --out-dir
         parser.error(str(e))
+    return args, entries
+
+
+def main(argv=None) -> None:
+    """The ``mmpose-lite-benchmark`` command (``--help``). Every argument is
+    checked before anything is built (:func:`parse_args`). Returns None, so
+    that the console script exits with status 0 (:func:`run` returns the
+    rows)."""
+    args, entries = parse_args(argv)
+    if args.list:
+        width = max(len(e.name) for e in ENTRIES)
+        for e in ENTRIES:
+            print(f'{e.name:<{width}}  {e.config}')
+        return
     torch.set_num_threads(args.threads)
     runtimes, repeats, batch = args.runtimes, args.repeats, args.batch
     if args.quick:
