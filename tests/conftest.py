@@ -12,6 +12,7 @@
 * :func:`all_subclasses`, :func:`n_params`, :func:`shared_data` (real sample data or a skip).
 """
 import glob
+import importlib.util
 import json
 import os
 from pathlib import Path
@@ -23,6 +24,14 @@ from mmengine.model import BaseModel
 from torch import nn
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def load_tool(name: str):
+    """The script ``tools/<name>.py`` imported as a module (tools are scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(f'{name}_tool', REPO / 'tools' / f'{name}.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 SHARED_DATA = Path(os.environ.get('MMPOSE_LITE_SHARED_DATA', REPO.parent / 'shared' / 'data'))
 
 #: MMPose ``ResNet`` keyword arguments for a two-stage, 8-channel network.

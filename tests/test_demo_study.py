@@ -2,26 +2,15 @@
 that lands where it says, and the table reads the runs' metrics.json (the
 training runs themselves are the study, not CI)."""
 import argparse
-import importlib.util
 import json
 
 import pytest
 from mmengine.config import DictAction
 
 from mmpose_lite import demo
-from .conftest import REPO
+from .conftest import load_tool
 
-STUDY = REPO / 'tools' / 'demo_study.py'
-
-
-def _load():
-    spec = importlib.util.spec_from_file_location('demo_study_tool', STUDY)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-study = _load()
+study = load_tool('demo_study')
 
 
 @pytest.mark.parametrize('name', list(study.VARIANTS))

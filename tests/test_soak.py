@@ -1,6 +1,5 @@
 """tools/soak.py: the memory soak script runs and prints a table that parses
 (a smoke test: the figures themselves come from the full run, not from CI)."""
-import importlib.util
 import math
 import re
 import subprocess
@@ -8,16 +7,9 @@ import sys
 
 import pytest
 
-from .conftest import REPO
+from .conftest import REPO, load_tool
 
 SOAK = REPO / 'tools' / 'soak.py'
-
-
-def _load():
-    spec = importlib.util.spec_from_file_location('soak_tool', SOAK)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _row(eval_mb, train_mb):
@@ -30,7 +22,7 @@ def _row(eval_mb, train_mb):
 
 @pytest.mark.parametrize('eval_mb, train_mb, ok', [(0.5, 3.0, True), (5.0, 3.0, False), (1.0, 20.5, False)])
 def test_targets_and_table_flags(eval_mb, train_mb, ok):
-    soak = _load()
+    soak = load_tool('soak')
     row = _row(eval_mb, train_mb)
     assert soak.meets_targets(row) is ok
     line = soak.format_table([row]).splitlines()[-1].split()
@@ -47,7 +39,7 @@ def test_targets_and_table_flags(eval_mb, train_mb, ok):
     (['--threads', '0'], '--threads must be a positive integer, got 0'),
 ])
 def test_bad_arguments_are_named(argv, match, capsys):
-    soak = _load()
+    soak = load_tool('soak')
     with pytest.raises(SystemExit) as exit_info:
         soak.parse_args(argv)
     assert exit_info.value.code == 2
@@ -57,7 +49,7 @@ def test_bad_arguments_are_named(argv, match, capsys):
 @pytest.mark.integration
 @pytest.mark.timeout(300)
 def test_quick_soak_prints_a_table_that_parses():
-    soak = _load()
+    soak = load_tool('soak')
     proc = subprocess.run([sys.executable, str(SOAK), '--quick', '--models', 'StackedHourglass-tiny'], cwd=REPO,
                           capture_output=True, text=True, timeout=280)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
