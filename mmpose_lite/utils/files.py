@@ -12,7 +12,7 @@ built on :func:`replace_durably`.
 """
 import os
 import os.path as osp
-import tempfile
+import secrets
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -68,12 +68,14 @@ def atomic_output(dst: str, suffix: str = '.part') -> Iterator[str]:
             hidden, so no tool takes it for a finished file).
 
     Yields:
-        str: The temporary path (an empty file exists there).
+        str: The temporary path (an empty file exists there, with the
+        permissions ``open(dst, 'w')`` would give).
     """
     folder = osp.dirname(osp.abspath(dst))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{osp.basename(dst)}.', suffix=suffix, dir=folder)
-    os.close(fd)
+    tmp = osp.join(folder, f'.{osp.basename(dst)}.{secrets.token_hex(4)}{suffix}')
+    # created like open(path, 'w') creates files (0o666 less the umask), not mkstemp's owner-only 0o600
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     try:
         yield tmp
         replace_durably(tmp, dst)

@@ -263,3 +263,4 @@ def test_best_checkpoint_replaced_only_after_the_new_one(tmp_path):
             assert not first.exists() and load(work / 'best_acc_iter_2.pth')['state_dict']
             assert runner.message_hub.get_info('best_score') == 0.8
             assert [p.name for p in work.iterdir() if p.name.endswith('.partial')] == []
+
