@@ -6,9 +6,9 @@ Every variant is ``python -m mmpose_lite.demo --epochs E --cfg-options ...``
 (the demo config, same seed, same synthetic data); the table is read back from
 each run's ``metrics.json``, so it carries no figure a run did not write::
 
-    python tools/demo_study.py --epochs 4 --jobs 2 --threads 1      # all variants, two at a time
-    python tools/demo_study.py --epochs 12 --variants base lr5e-3   # the long comparison
-    python tools/demo_study.py --epochs 4 --table-only              # re-print the table of finished runs
+    python tools/demo_study.py --epochs 4 --jobs 2 --threads 1            # all variants, two at a time
+    python tools/demo_study.py --epochs 12 --variants previous current   # the long comparison
+    python tools/demo_study.py --epochs 4 --table-only                    # re-print the table of finished runs
 
 With ``--jobs 2 --threads 1`` two runs share the 2 cores: AP is what matters
 then (the iterations are the same); wall time and seconds per iteration are
@@ -57,12 +57,8 @@ def shown(cmd: List[str], threads: int) -> str:
 
 def run_all(names: List[str], epochs: int, root: str, jobs: int, threads: int) -> None:
     """Run the variants, ``jobs`` at a time, each logging to ``ROOT/NAME-eE.log``."""
-    from mmengine.config import Config
-
-    from mmpose_lite.demo import DEFAULT_CONFIG, ensure_data
-    from mmpose_lite.utils.paths import config_path
-    # the data first, once: runs started together would each generate it into the same folder
-    ensure_data(Config.fromfile(config_path(DEFAULT_CONFIG)).data_root, None, None, 0)
+    # each run makes the data if absent; runs started together into one folder are serialised by the
+    # generator's lock (mmpose_lite/datasets/synthetic/atomic.py), the later ones reuse the set
     env = dict(os.environ, **({'OMP_NUM_THREADS': str(threads)} if threads else {}))
     pending, running = list(names), []
     while pending or running:

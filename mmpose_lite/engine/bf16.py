@@ -16,7 +16,7 @@ NumPy, which has no bf16 (``to_numpy`` raises on a bf16 tensor), and the
 heatmaps and their loss keep fp32 precision. bf16 has fp32's
 exponent range, so unlike fp16 it needs no loss scaling. Whether it is faster
 depends on the CPU's bf16 support and the layer shapes: measure it
-(``tools/demo_study.py --variants base bf16``).
+(``tools/demo_study.py --variants current bf16``).
 """
 from contextlib import contextmanager
 
