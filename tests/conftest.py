@@ -26,6 +26,14 @@ from torch import nn
 REPO = Path(__file__).resolve().parents[1]
 
 
+def cfg_value(cfg, dotted: str):
+    """The value at a ``--cfg-options`` key of ``cfg`` (list items by index)."""
+    node = cfg
+    for part in dotted.split('.'):
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    return node
+
+
 def load_tool(name: str):
     """The script ``tools/<name>.py`` imported as a module (tools are scripts, not a package)."""
     spec = importlib.util.spec_from_file_location(f'{name}_tool', REPO / 'tools' / f'{name}.py')

@@ -8,7 +8,7 @@ import pytest
 from mmengine.config import Config, DictAction
 
 from mmpose_lite import demo
-from .conftest import REPO
+from .conftest import REPO, cfg_value
 
 SYNTH = REPO / 'configs' / 'body_2d_keypoint' / 'topdown_heatmap' / 'synthetic'
 SYNTH_CONFIGS = sorted(p.name for p in SYNTH.glob('*.py'))
@@ -46,14 +46,6 @@ def _config(name: str, tmp_path, *argv):
     return cfg, options
 
 
-def _get(cfg, dotted: str):
-    """The value at a ``--cfg-options`` key (list items by index)."""
-    node = cfg
-    for part in dotted.split('.'):
-        node = node[int(part)] if isinstance(node, list) else node[part]
-    return node
-
-
 def _strings(node):
     if isinstance(node, dict):
         for v in node.values():
@@ -81,7 +73,7 @@ def test_derived_keys_match_the_config_and_cover_every_derived_field(name, tmp_p
     variables = demo.derived_variables(plain)
     assert {'data_root', 'max_epochs', 'base_lr', 'half_body_prob', 'rotate_factor'} <= variables
     same = demo.derived_options(plain, **{name: plain[name] for name in variables})
-    assert len(same) > 2 and all(_get(plain, k) == v for k, v in same.items()), same
+    assert len(same) > 2 and all(cfg_value(plain, k) == v for k, v in same.items()), same
     assert sum(old_root in s for s in _strings(plain.to_dict())) >= 7
 
     cfg, options = _config(name, tmp_path, '--data-root', str(tmp_path / 'elsewhere'), '--epochs', '3')
